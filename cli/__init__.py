@@ -1,0 +1,1 @@
+"""The ``mmp`` command line: a thin click layer over mmpdata and mmpmodel."""

@@ -1,0 +1,2 @@
+"""Commands: data (being written)."""
+from cli.main import main  # noqa: F401

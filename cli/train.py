@@ -1,0 +1,2 @@
+"""Commands: train (being written)."""
+from cli.main import main  # noqa: F401
