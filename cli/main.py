@@ -15,7 +15,7 @@ from mmpdata import __version__
 from mmpdata.errors import MMPError
 
 # Modules that define commands; each does ``@main.command(...)`` at import time.
-COMMAND_MODULES = ("cli.data", "cli.models", "cli.train")
+COMMAND_MODULES = ("cli.data", "cli.footage", "cli.models", "cli.train")
 
 
 class _Group(click.Group):
