@@ -74,7 +74,8 @@ def _frame_key(path: Path) -> tuple[int, str]:
 
 def list_frames(folder: Path) -> list[Path]:
     """Image files of a sequence folder, ordered by the numeric index in their names."""
-    return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES), key=_frame_key)
+    return sorted((p for p in folder.iterdir()
+                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")), key=_frame_key)
 
 
 @dataclass
@@ -178,6 +179,8 @@ def _scan(folder: Path, split: str | None) -> list[RawSequence]:
     """Sequences directly inside ``folder``: sub-folders holding frames, and video files."""
     found = []
     for child in sorted(folder.iterdir()):
+        if child.name.startswith("."):  # hidden: temp folders of an interrupted write, OS metadata
+            continue
         if child.is_dir():
             seq = _folder_sequence(child, split)
             if seq is not None:

@@ -103,3 +103,9 @@ def test_video_file_frames_in_order(tmp_path):
     got = [int(f.mean().round()) for f in seq.iter_frames()]
     assert all(abs(g - v) <= 4 for g, v in zip(got, levels))
     assert abs(int(seq.read(0).mean()) - 30) <= 4  # seeking backwards restarts the decoder
+
+
+def test_hidden_folders_are_ignored(tmp_path):
+    _write_seq(tmp_path / "GOPR0001_11_00")
+    _write_seq(tmp_path / ".GOPR0002_11_00.partial")
+    assert [s.name for s in discover_sequences(tmp_path)] == ["GOPR0001_11_00"]

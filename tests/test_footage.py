@@ -1,0 +1,285 @@
+"""Sample footage: the motion ground truth is exact (analytic cases, photometric warp check) and the files are right."""
+from __future__ import annotations
+
+import json
+import re
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import cli.footage  # noqa: F401  (registers the command until cli.main lists it)
+from cli.main import main
+from mmpdata import footage as F
+from mmpdata.errors import InputError, SettingsMismatch
+from mmpdata.rawio import discover_sequences, read_image
+
+
+def _grid(w, h):
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    return xs, ys
+
+
+def _translations(shifts):
+    """photo -> frame maps x = s + t_k (the frame shows the photo displaced by t_k)."""
+    return np.array([[[1.0, 0.0, tx], [0.0, 1.0, ty]] for tx, ty in shifts])
+
+
+def _about_centre(lin, w, h, offset=(-150.0, -120.0)):
+    """photo -> frame map: place the photo at ``offset``, then apply the 2x2 ``lin`` about the frame centre."""
+    c = np.array([(w - 1) / 2, (h - 1) / 2])
+    m = np.eye(3)
+    m[:2, :2] = lin
+    m[:2, 2] = c - lin @ c
+    place = np.eye(3)
+    place[:2, 2] = offset
+    return (m @ place)[:2]
+
+
+def _blur(img):
+    return cv2.GaussianBlur(np.asarray(img, np.float32), (0, 0), 1.0)
+
+
+def _backwarp(img, flow):
+    """Sample ``img`` at x + flow(x): with the true flow i -> i+1, frame i+1 sampled this way is frame i."""
+    h, w = flow.shape[:2]
+    xs, ys = _grid(w, h)
+    return cv2.remap(np.asarray(img, np.float32), (xs + flow[..., 0]).astype(np.float32),
+                     (ys + flow[..., 1]).astype(np.float32), cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+
+
+# ------------------------------------------------------------------------------------------ truth, analytic cases
+def test_translation_truth_equals_known_shift():
+    shifts = [(-200.0, -150.0), (-198.5, -152.0), (-198.5, -152.0), (-195.0, -151.0)]
+    fwd, bwd = F.Motion((40, 30), _translations(shifts)).magnitudes()
+    expected = [2.5, 0.0, np.hypot(3.5, 1.0)]  # |t_{i+1} - t_i| by hand
+    assert fwd.shape == bwd.shape == (3, 30, 40) and fwd.dtype == bwd.dtype == np.float32
+    for i, e in enumerate(expected):
+        np.testing.assert_allclose(fwd[i], e, atol=1e-5)
+        np.testing.assert_allclose(bwd[i], e, atol=1e-5)
+    flow = F.Motion((40, 30), _translations(shifts)).flow(0, 1)
+    np.testing.assert_allclose(flow[..., 0], 1.5, atol=1e-5)
+    np.testing.assert_allclose(flow[..., 1], -2.0, atol=1e-5)
+
+
+def test_rotation_and_zoom_truth_vary_with_distance_from_centre():
+    w, h, alpha, z = 60, 40, 0.01, 1.02
+    xs, ys = _grid(w, h)
+    r = np.hypot(xs - (w - 1) / 2, ys - (h - 1) / 2)
+    rot = lambda a: np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])  # noqa: E731
+    fwd, bwd = F.Motion((w, h), np.stack([_about_centre(rot(k * alpha), w, h) for k in range(3)])).magnitudes()
+    np.testing.assert_allclose(fwd, np.broadcast_to(2 * r * np.sin(alpha / 2), fwd.shape), atol=1e-4)
+    np.testing.assert_allclose(bwd, fwd, atol=1e-4)
+    fwd, bwd = F.Motion((w, h), np.stack([_about_centre(np.eye(2) * z**k, w, h) for k in range(3)])).magnitudes()
+    np.testing.assert_allclose(fwd, np.broadcast_to((z - 1) * r, fwd.shape), atol=1e-4)  # zoom in: r -> z r
+    np.testing.assert_allclose(bwd, np.broadcast_to((1 - 1 / z) * r, bwd.shape), atol=1e-4)  # back: r -> r / z
+
+
+def test_sprite_pixels_carry_the_sprite_motion():
+    w, h = 50, 40
+    still = _translations([(-100.0, -100.0)] * 3)
+    sprite = _translations([(20.0, 20.0), (23.0, 24.0), (23.0, 21.0)])  # centre path of the sprite
+    m = F.Motion((w, h), still, sprite, (8.0, 5.0))
+    xs, ys = _grid(w, h)
+    inside = lambda cx, cy: ((xs - cx) / 8.0) ** 2 + ((ys - cy) / 5.0) ** 2 <= 1  # noqa: E731
+    fwd, bwd = m.magnitudes()
+    np.testing.assert_allclose(fwd[0], np.where(inside(20, 20), 5.0, 0.0), atol=1e-5)
+    np.testing.assert_allclose(bwd[0], np.where(inside(23, 24), 5.0, 0.0), atol=1e-5)
+    np.testing.assert_allclose(fwd[1], np.where(inside(23, 24), 3.0, 0.0), atol=1e-5)
+    np.testing.assert_allclose(bwd[1], np.where(inside(23, 21), 3.0, 0.0), atol=1e-5)
+    assert inside(20, 20).sum() > 100
+
+
+# ------------------------------------------------------------------------------------------ rendering
+def test_render_uses_pixel_centre_convention():
+    photo = F.load_photo("astronaut")
+    w, h, ox, oy = 96, 64, 200, 150
+    frame = F.render_frames(F.Scene(F.Motion((w, h), _translations([(-ox, -oy)])), photo))[0]
+    xs, ys = _grid(w, h)
+
+    def crop(dx):  # the photograph sampled at x + o + dx, independently of the renderer
+        return cv2.remap(photo.astype(np.float32), (xs + ox + dx).astype(np.float32), (ys + oy).astype(np.float32),
+                         cv2.INTER_CUBIC)
+
+    err = lambda dx: np.abs(_blur(frame) - _blur(crop(dx)))[4:-4, 4:-4].mean()  # noqa: E731
+    assert err(0.0) < 0.3
+    assert err(0.25) > 3 * err(0.0) and err(-0.25) > 3 * err(0.0)
+
+
+def test_integer_translation_renders_exact_shift():
+    photo = F.load_photo("chelsea")
+    shifts = [(-150, -100), (-148, -101), (-145, -101)]
+    frames = F.render_frames(F.Scene(F.Motion((64, 48), _translations(shifts)), photo))
+    # frame_{i+1}(x) = frame_i(x - delta), exactly, wherever both are defined
+    a, b, c = (f.astype(int) for f in frames)
+    assert np.array_equal(b[0:47, 2:64], a[1:48, 0:62])   # delta = (2, -1): b[y, x] = a[y + 1, x - 2]
+    assert np.array_equal(c[:, 3:64], b[:, 0:61])          # delta = (3, 0)
+    assert not np.array_equal(c, b)
+
+
+@pytest.mark.parametrize("images", [("astronaut", "chelsea"), F.UNSEEN_IMAGES])
+def test_warping_with_truth_reproduces_frames(images):
+    """Photometric check of render + truth together: frame i+1 sampled at x + fwd(x) is frame i (and back)."""
+    rng = np.random.default_rng([7, 0])
+    scene, _ = F.make_scene(rng, 5, (160, 96), images[0], images[1])
+    frames, m = F.render_frames(scene), scene.motion
+    assert m.visible(0).mean() > 0.05  # the sprite is in the picture
+    for i in (0, 3):
+        for src, dst in ((i, i + 1), (i + 1, i)):
+            flow = m.flow(src, dst)
+            band = np.zeros(flow.shape[:2], bool)  # occlusion edges of the sprite, where no flow can explain colour
+            for t in (src, dst):
+                v = m.visible(t).astype(np.uint8)
+                band |= cv2.dilate(v, np.ones((9, 9))) != cv2.erode(v, np.ones((9, 9)))
+            ok = ~band
+            ok[:8], ok[-8:], ok[:, :8], ok[:, -8:] = False, False, False, False
+            err = lambda f: np.abs(_blur(_backwarp(frames[dst], f)) - _blur(frames[src])).mean(-1)[ok].mean()  # noqa: E731
+            truth = err(flow)
+            assert truth < 0.6                         # grey levels, after a sigma-1 blur (interpolation noise)
+            assert err(flow + 0.1) > 2 * truth         # a tenth of a pixel off is clearly worse
+            assert err(flow * 1.05) > 1.8 * truth      # so is 5 % too much motion
+            assert np.linalg.norm(flow, axis=-1)[ok].mean() > 0.5
+
+
+def test_motion_is_in_the_mmp_range_and_varies(sample_footage):
+    fwd, bwd = F.load_motion_truth(sample_footage / "train" / "GOPR9001_11_00")
+    both = np.concatenate([fwd, bwd])
+    assert 0.5 < both.mean() < 4.0
+    assert np.mean(both / 15 <= 0.3) > 0.95           # MMP = magnitude / K mostly in 0..0.3
+    assert fwd.mean(axis=(1, 2)).std() > 0.05        # over time
+    assert np.median(fwd.std(axis=(1, 2))) > 0.05    # over space (rotation, zoom, sprite)
+
+
+def test_views_never_leave_the_photograph():
+    rng = np.random.default_rng(3)
+    for frames, size in ((40, (320, 192)), (300, (64, 48))):
+        camera = F.random_camera(rng, frames, size)
+        maps = F.fit_photo(camera, size, (300, 451), rng)
+        w, h = size
+        corners = np.array([[-1, -1], [w, -1], [-1, h], [w, h]], float)
+        for m in maps:
+            full = np.vstack([m, [0, 0, 1]])
+            src = corners @ np.linalg.inv(full)[:2, :2].T + np.linalg.inv(full)[:2, 2]
+            assert src.min() >= 2.0 and (src[:, 0] <= 450 - 2).all() and (src[:, 1] <= 299 - 2).all()
+
+
+# ------------------------------------------------------------------------------------------ files
+def test_layout_gopro_like(sample_footage):
+    seqs = sorted(p.relative_to(sample_footage).as_posix() for p in sample_footage.glob("*/*") if p.is_dir())
+    assert seqs == ["test/GOPR9003_11_00", "train/GOPR9001_11_00", "train/GOPR9002_11_00"]
+    for rel in seqs:
+        folder = sample_footage / rel
+        names = sorted(p.name for p in folder.iterdir())
+        assert names == [f"{i:06d}.png" for i in range(16)]  # frames only
+        assert read_image(folder / "000000.png").shape == (48, 64, 3)
+        meta = json.loads((folder.parent / f"{folder.name}.motion.json").read_text())
+        assert meta["frames"] == 16 and meta["size"] == [64, 48] and re.fullmatch(r"GOPR\d{4}_\d\d_\d\d", meta["sequence"])
+        fwd, bwd = F.load_motion_truth(folder)
+        assert fwd.shape == bwd.shape == (15, 48, 64) and fwd.dtype == np.float32
+        # the stored truth is the one the stored affine maps give
+        rfwd, rbwd = F.load_motion(folder).magnitudes()
+        np.testing.assert_array_equal(fwd, rfwd)
+        np.testing.assert_array_equal(bwd, rbwd)
+    found = discover_sequences(sample_footage)
+    assert [(s.name, s.split, len(s)) for s in found] == [
+        ("GOPR9001_11_00", "train", 16), ("GOPR9002_11_00", "train", 16), ("GOPR9003_11_00", "test", 16)]
+
+
+def _tree(root):
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_deterministic_with_seed(tmp_path):
+    kw = dict(sequences=2, frames=4, size=(48, 32), split=False, progress=False)
+    F.render_sample_footage(tmp_path / "a", seed=3, **kw)
+    F.render_sample_footage(tmp_path / "b", seed=3, **kw)
+    F.render_sample_footage(tmp_path / "c", seed=4, **kw)
+    F.render_sample_footage(tmp_path / "d", seed=3, **{**kw, "sequences": 1})
+    a, b, c, d = (_tree(tmp_path / x) for x in "abcd")
+    assert a == b
+    assert a.keys() == c.keys() and a["GOPR9001_11_00/000000.png"] != c["GOPR9001_11_00/000000.png"]
+    assert all(a[k] == v for k, v in d.items())  # sequence j depends on (seed, j) only
+
+
+def test_unseen_photographs(tmp_path):
+    assert not set(F.UNSEEN_IMAGES) & set(F.DEFAULT_IMAGES)
+    paths = F.render_sample_footage(tmp_path, images=("coffee", "rocket"), size=(64, 48), frames=3, sequences=2,
+                                    seed=1, split=False, progress=False)
+    assert [p.name for p in paths] == ["GOPR9001_11_00", "GOPR9002_11_00"]
+    metas = [json.loads((p.parent / f"{p.name}.motion.json").read_text()) for p in paths]
+    assert [(m["background"]["image"], m["sprite"]["image"]) for m in metas] == [("coffee", "rocket"), ("rocket", "coffee")]
+    no_fg = F.render_sample_footage(tmp_path / "plain", images=("coffee",), size=(64, 48), frames=3, sequences=1,
+                                    foreground=False, split=False, progress=False)
+    assert F.load_motion(no_fg[0]).sprite is None
+
+
+def test_existing_output_resumes_or_refuses(tmp_path):
+    kw = dict(sequences=1, frames=3, size=(48, 32), split=False, progress=False)
+    (path,) = F.render_sample_footage(tmp_path, seed=0, **kw)
+    stamp = (path / "000000.png").stat().st_mtime_ns
+    F.render_sample_footage(tmp_path, seed=0, **kw)
+    assert (path / "000000.png").stat().st_mtime_ns == stamp
+    with pytest.raises(SettingsMismatch, match="GOPR9001_11_00"):
+        F.render_sample_footage(tmp_path, seed=1, **kw)
+
+
+def test_failed_render_leaves_nothing(tmp_path, monkeypatch):
+    calls = []
+
+    def failing(path, img):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        cv2.imwrite(str(path), img)
+
+    monkeypatch.setattr(F, "_write_frame", failing)
+    with pytest.raises(OSError):
+        F.render_sample_footage(tmp_path, sequences=1, frames=4, size=(48, 32), split=False, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_arguments():
+    assert F.parse_size("320x192") == (320, 192) and F.parse_size("64×48") == (64, 48)
+    for bad in ("320", "axb", "320x", "16x192", "320x192x3"):
+        with pytest.raises(InputError, match="--size"):
+            F.parse_size(bad)
+    with pytest.raises(InputError, match="lena"):
+        F.render_sample_footage("unused", images=("lena",))
+    with pytest.raises(InputError, match="--frames"):
+        F.render_sample_footage("unused", frames=1)
+    with pytest.raises(InputError, match="motion"):
+        F.load_motion_truth("/nonexistent/GOPR0001_00_00")
+
+
+# ------------------------------------------------------------------------------------------ CLI
+def test_cli_renders(tmp_path):
+    out = tmp_path / "raw"
+    res = CliRunner().invoke(main, ["sample-footage", str(out), "--sequences", "2", "--frames", "3", "--size",
+                                    "48x32", "--no-split", "--images", "coffee,rocket", "--seed", "2"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "GOPR9001_11_00", "GOPR9001_11_00.motion.json", "GOPR9001_11_00.motion.npz",
+        "GOPR9002_11_00", "GOPR9002_11_00.motion.json", "GOPR9002_11_00.motion.npz"]
+    assert str(out / "GOPR9001_11_00") in res.output
+
+
+@pytest.mark.parametrize("args, word", [(["--size", "big"], "--size"), (["--frames", "1"], "--frames"),
+                                        (["--images", "nope"], "nope")])
+def test_cli_bad_input_is_one_clean_line(tmp_path, args, word):
+    res = CliRunner().invoke(main, ["sample-footage", str(tmp_path / "x"), *args])
+    assert res.exit_code == 2
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and word in lines[0]
+    assert "Traceback" not in res.output and not (tmp_path / "x").exists()
+
+
+def test_unseen_fixture_matches_the_issue(unseen_footage):
+    """The must-show footage: 2 x 40 frames of 320x192 from photographs outside the default sample set."""
+    seqs = sorted(p for p in unseen_footage.iterdir() if p.is_dir())
+    assert [p.name for p in seqs] == ["GOPR9001_11_00", "GOPR9002_11_00"]
+    for p in seqs:
+        assert len(list(p.glob("*.png"))) == 40 and read_image(p / "000039.png").shape == (192, 320, 3)
+        meta = json.loads((p.parent / f"{p.name}.motion.json").read_text())
+        assert meta["background"]["image"] not in F.DEFAULT_IMAGES and meta["sprite"] is None
+        assert F.load_motion_truth(p)[0].shape == (39, 192, 320)
