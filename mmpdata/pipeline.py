@@ -23,6 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mmpdata import h5format
+from mmpdata.blur import blur_from_linear
 from mmpdata.crf import CRF, get_crf
 from mmpdata.errors import InputError, SettingsMismatch
 from mmpdata.flow import FlowEstimator, make_estimator
@@ -260,16 +261,6 @@ def synthesize_sequence(job: SequenceJob, estimator: FlowEstimator | None = None
         source.close()
     return SequenceResult(seq.name, len(windows), source.decoded, pairs.pairs_computed, timed.seconds,
                           time.perf_counter() - t0, os.getpid())
-
-
-def blur_from_linear(linear: list[np.ndarray], crf: CRF) -> np.ndarray:
-    """:func:`mmpdata.blur.blur_window` on frames already through ``crf.to_linear`` (equal bit for bit, tested):
-    overlapping windows (stride 1) reuse each frame's linear image instead of converting it N times."""
-    acc = np.zeros(linear[0].shape, np.float64)
-    for x in linear:
-        acc += x
-    mean = (acc / len(linear)).astype(np.float32)
-    return np.rint(np.clip(crf.from_linear(mean) * 255.0, 0, 255)).astype(np.uint8)
 
 
 def _disable(progress: bool | None) -> bool | None:

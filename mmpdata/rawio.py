@@ -19,6 +19,8 @@ import numpy as np
 from mmpdata.errors import InputError
 
 log = logging.getLogger(__name__)
+# OpenCV would print its own warnings (e.g. "PNG input buffer is incomplete") beside our one-line errors.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v"}

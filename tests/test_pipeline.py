@@ -20,7 +20,8 @@ from mmpdata.errors import SettingsMismatch
 from mmpdata.footage import UNSEEN_IMAGES, load_motion_truth
 from mmpdata.blur import blur_window
 from mmpdata.crf import get_crf
-from mmpdata.pipeline import blur_from_linear, parse_part, rebuild_index, select_part, synthesize
+from mmpdata.blur import blur_from_linear
+from mmpdata.pipeline import parse_part, rebuild_index, select_part, synthesize
 from mmpdata.rawio import discover_sequences
 
 K = 15.0
