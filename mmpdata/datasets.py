@@ -1,0 +1,288 @@
+"""Torch datasets over mmp-h5 files: MMP-Net training pairs and MMP-RNN training clips.
+
+The index file is only read for its table of contents when a dataset is built; the HDF5 file itself is opened
+lazily in whichever process first reads an item (each DataLoader worker gets its own handle, because h5py handles
+cannot cross a fork). Augmentation draws from an RNG seeded by (seed, epoch, item), so the samples a run sees do not
+depend on the number of workers or processes, and a resumed run sees exactly what it would have seen.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .errors import FormatError, InputError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SequenceInfo", "Range", "Split", "read_index", "split_sequences", "PriorClips", "VideoClips",
+           "open_h5"]
+
+VALIDATION_NAMES = ("val", "valid", "validation")
+
+
+@dataclass(frozen=True)
+class SequenceInfo:
+    """Table-of-contents entry of one sequence in an mmp-h5 file."""
+
+    name: str
+    frames: int
+    height: int
+    width: int
+    split: str | None
+    has_mmp: bool
+
+
+@dataclass(frozen=True)
+class Range:
+    """Frames [start, stop) of one sequence."""
+
+    sequence: str
+    start: int
+    stop: int
+
+    @property
+    def n(self) -> int:
+        return self.stop - self.start
+
+
+@dataclass(frozen=True)
+class Split:
+    train: list[Range]
+    val: list[Range]
+
+
+def open_h5(path: str | Path) -> h5py.File:
+    """Open an mmp-h5 file read-only; FormatError naming it when it is not HDF5 or not mmp-h5."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: data file not found")
+    if not h5py.is_hdf5(path):
+        raise FormatError(f"{path}: not an HDF5 file; pass an .h5 file written by mmp synthesize or mmp import")
+    f = h5py.File(path, "r")
+    fmt = f.attrs.get("format")
+    if isinstance(fmt, bytes):
+        fmt = fmt.decode()
+    if fmt != "mmp-h5" or "sequences" not in f:
+        f.close()
+        raise FormatError(f"{path}: HDF5 but not mmp-h5 data (no format='mmp-h5' attribute or no 'sequences' group); "
+                          "write it with mmp synthesize or mmp import")
+    return f
+
+
+def _attr_str(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode()
+    return str(value)
+
+
+def read_index(path: str | Path) -> list[SequenceInfo]:
+    """Names, lengths, sizes and splits of the sequences in ``path`` (sorted by name)."""
+    infos = []
+    with open_h5(path) as f:
+        for name in sorted(f["sequences"].keys()):
+            try:
+                g = f["sequences"][name]
+            except KeyError:
+                raise FormatError(f"{path}: sequence {name!r} links to a missing shard; rebuild the index") from None
+            if "blur" not in g:
+                raise FormatError(f"{path}: sequence {name!r} has no 'blur' dataset")
+            t, h, w = g["blur"].shape[:3]
+            split = _attr_str(g.attrs.get("split"))
+            infos.append(SequenceInfo(name, int(t), int(h), int(w), split.lower() if split else None, "mmp" in g))
+    if not infos:
+        raise FormatError(f"{path}: holds no sequences")
+    return infos
+
+
+def split_sequences(infos: list[SequenceInfo], val_fraction: float = 0.1, seed: int = 0,
+                    min_frames: int = 1) -> Split:
+    """Deterministic train/validation split by sequence; sequences marked ``split=test`` are never used.
+
+    Sequences marked val/valid are the validation set when present. Otherwise a seeded draw of about
+    ``val_fraction`` of the sequences (at least one) validates. With a single sequence, its last frames validate
+    (a time split, logged) so small experiments still get a held-out score.
+    """
+    usable = [s for s in infos if s.split != "test"]
+    if not usable:
+        raise InputError("every sequence is in the test split; train on the training split "
+                         "(never on the test set)")
+    dropped = len(infos) - len(usable)
+    if dropped:
+        log.info("leaving out %d test-split sequence(s) from training and validation", dropped)
+    full = lambda s: Range(s.name, 0, s.frames)  # noqa: E731
+    marked = [s for s in usable if s.split in VALIDATION_NAMES]
+    if marked:
+        rest = [s for s in usable if s.split not in VALIDATION_NAMES]
+        if not rest:
+            raise InputError("every usable sequence is in the validation split; nothing left to train on")
+        return Split([full(s) for s in rest], [full(s) for s in marked])
+    if val_fraction <= 0:
+        return Split([full(s) for s in usable], [])
+    if len(usable) >= 2:
+        n_val = min(len(usable) - 1, max(1, int(round(val_fraction * len(usable)))))
+        order = np.random.default_rng(seed).permutation(len(usable))
+        val_ids = set(order[:n_val].tolist())
+        return Split([full(s) for i, s in enumerate(usable) if i not in val_ids],
+                     [full(s) for i, s in enumerate(usable) if i in val_ids])
+    s = usable[0]
+    n_val = max(min_frames, int(round(s.frames * val_fraction)))
+    if s.frames - n_val < min_frames:
+        log.warning("sequence %s is too short to hold out validation frames; no validation", s.name)
+        return Split([full(s)], [])
+    log.info("one sequence only: validating on its last %d frames", n_val)
+    return Split([Range(s.name, 0, s.frames - n_val)], [Range(s.name, s.frames - n_val, s.frames)])
+
+
+class _H5Items(Dataset):
+    """Shared machinery: lazy per-process HDF5 handle, crop size, per-item RNG."""
+
+    def __init__(self, path: str | Path, ranges: list[Range], patch: int | None, augment: bool, seed: int):
+        self.path = str(path)
+        infos = {s.name: s for s in read_index(path)}
+        for r in ranges:
+            if r.sequence not in infos:
+                raise InputError(f"{path}: no sequence {r.sequence!r}")
+        self.infos = infos
+        self.ranges = list(ranges)
+        self.augment = augment
+        self.seed = seed
+        self.epoch = 0
+        used = [infos[r.sequence] for r in self.ranges]
+        if patch is not None and used:
+            smallest = min(min(s.height, s.width) for s in used)
+            if patch > smallest:
+                log.warning("patch %d is larger than the smallest frame side %d; using %d", patch, smallest, smallest)
+                patch = smallest
+        self.patch = patch
+        self._h5: h5py.File | None = None
+        self._pid: int | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the augmentation draw (called by the training loop before each epoch)."""
+        self.epoch = int(epoch)
+
+    def _group(self, name: str) -> h5py.Group:
+        if self._h5 is None or self._pid != os.getpid():
+            self._h5 = h5py.File(self.path, "r")
+            self._pid = os.getpid()
+        return self._h5["sequences"][name]
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_h5"] = None
+        state["_pid"] = None
+        return state
+
+    def _rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch, index])
+
+    def _window(self, info: SequenceInfo, rng: np.random.Generator) -> tuple[slice, slice]:
+        if self.patch is None:
+            return slice(0, info.height), slice(0, info.width)
+        if self.augment:
+            y = int(rng.integers(0, info.height - self.patch + 1))
+            x = int(rng.integers(0, info.width - self.patch + 1))
+        else:
+            y, x = (info.height - self.patch) // 2, (info.width - self.patch) // 2
+        return slice(y, y + self.patch), slice(x, x + self.patch)
+
+
+def _images(a: np.ndarray) -> torch.Tensor:
+    """uint8 (..., H, W, 3) -> float (..., 3, H, W) in [0, 1]."""
+    t = torch.from_numpy(np.ascontiguousarray(a)).float().div_(255.0)
+    return t.movedim(-1, -3).contiguous()
+
+
+class PriorClips(_H5Items):
+    """(blurry frame, MMP clipped to [0, 1]) pairs for MMP-Net: random crops and horizontal/vertical flips.
+
+    Item: {"blur": (3, p, p) float in [0, 1], "mmp": (1, p, p) float in [0, 1]}. ``patch=None`` gives full frames.
+    """
+
+    def __init__(self, path, ranges: list[Range], patch: int | None = 256, augment: bool = True, seed: int = 0):
+        super().__init__(path, ranges, patch, augment, seed)
+        for r in self.ranges:
+            if not self.infos[r.sequence].has_mmp:
+                raise InputError(f"{path}: sequence {r.sequence!r} has no 'mmp' dataset; MMP-Net needs data "
+                                 "written by mmp synthesize (imported benchmarks carry no MMP)")
+        self.items = [(r.sequence, t) for r in self.ranges for t in range(r.start, r.stop)]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict:
+        name, t = self.items[index]
+        info = self.infos[name]
+        rng = self._rng(index)
+        ys, xs = self._window(info, rng)
+        g = self._group(name)
+        blur = _images(g["blur"][t, ys, xs])
+        mmp = torch.from_numpy(g["mmp"][t, ys, xs].astype(np.float32)).clamp_(0.0, 1.0)[None]
+        if self.augment:
+            if rng.random() < 0.5:
+                blur, mmp = blur.flip(-1), mmp.flip(-1)
+            if rng.random() < 0.5:
+                blur, mmp = blur.flip(-2), mmp.flip(-2)
+        return {"blur": blur.contiguous(), "mmp": mmp.contiguous()}
+
+
+class VideoClips(_H5Items):
+    """F consecutive blurry frames and their sharp targets (and stored MMP when asked) for MMP-RNN.
+
+    Augmentation applies one crop, flip and 90-degree rotation to the whole clip. Clips start at every frame
+    (stride 1) and never cross a range boundary. Item: {"blur": (F, 3, p, p), "sharp": (F, 3, p, p)[, "mmp":
+    (F, 1, p, p)]}.
+    """
+
+    def __init__(self, path, ranges: list[Range], frames: int, patch: int | None = 256, augment: bool = True,
+                 seed: int = 0, with_mmp: bool = False):
+        super().__init__(path, ranges, patch, augment, seed)
+        self.frames = int(frames)
+        self.with_mmp = with_mmp
+        if with_mmp:
+            for r in self.ranges:
+                if not self.infos[r.sequence].has_mmp:
+                    raise InputError(f"{path}: sequence {r.sequence!r} has no stored MMP "
+                                     "(needed by --prior-source gt)")
+        short = [r.sequence for r in self.ranges if r.n < self.frames]
+        if short:
+            log.warning("%d sequence range(s) shorter than %d frames left out (%s)", len(short), self.frames,
+                        ", ".join(short[:3]))
+        self.items = [(r.sequence, s) for r in self.ranges for s in range(r.start, r.stop - self.frames + 1)]
+        if self.ranges and not self.items:
+            raise InputError(f"{path}: no sequence range holds {self.frames} frames; use fewer --frames")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict:
+        name, s = self.items[index]
+        info = self.infos[name]
+        rng = self._rng(index)
+        ys, xs = self._window(info, rng)
+        g = self._group(name)
+        out = {"blur": _images(g["blur"][s:s + self.frames, ys, xs]),
+               "sharp": _images(g["sharp"][s:s + self.frames, ys, xs])}
+        if self.with_mmp:
+            m = g["mmp"][s:s + self.frames, ys, xs].astype(np.float32)
+            out["mmp"] = torch.from_numpy(m).clamp_(0.0, 1.0)[:, None]
+        if self.augment:
+            hflip, vflip, k = rng.random() < 0.5, rng.random() < 0.5, int(rng.integers(0, 4))
+            for key, v in out.items():
+                if hflip:
+                    v = v.flip(-1)
+                if vflip:
+                    v = v.flip(-2)
+                if k:
+                    v = torch.rot90(v, k, dims=(-2, -1))
+                out[key] = v.contiguous()
+        return out

@@ -1,0 +1,86 @@
+"""A training run's folder: RUN/config.json, RUN/metrics.jsonl, RUN/last.pt, RUN/best.pt, TensorBoard events.
+
+Shared by train_prior and train_deblur so both loops stay short. Only rank 0 constructs a writer; the JSON
+files are written atomically (config) or appended line by line (metrics), so a killed run leaves readable files.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from mmpdata.errors import InputError, SettingsMismatch
+
+log = logging.getLogger(__name__)
+
+__all__ = ["RunDir", "check_new_or_resume", "write_json"]
+
+
+def write_json(path: str | Path, payload: dict) -> Path:
+    """Write JSON atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def check_new_or_resume(out: Path, config: dict, resume: bool, keys: tuple[str, ...]) -> None:
+    """Refuse to overwrite an existing run without --resume, and to resume with different settings."""
+    last = out / "last.pt"
+    if not resume:
+        if last.exists():
+            raise InputError(f"{out} already holds a run (last.pt); pass --resume to continue it or choose another --out")
+        return
+    if not last.exists():
+        raise InputError(f"{last}: nothing to resume; run without --resume first")
+    cfg_path = out / "config.json"
+    if cfg_path.exists():
+        saved = json.loads(cfg_path.read_text())
+        diff = [f"{k}: run has {saved.get(k)!r}, asked for {config.get(k)!r}" for k in keys
+                if k in saved and saved.get(k) != config.get(k)]
+        if diff:
+            raise SettingsMismatch(f"{out}: cannot resume with different settings ({'; '.join(diff)}); "
+                                   "repeat the original options or choose another --out")
+
+
+class RunDir:
+    """Writes the run's config, metric lines and (when the ``tensorboard`` package is installed) event files."""
+
+    def __init__(self, out: str | Path, config: dict):
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        write_json(self.out / "config.json", config)
+        self._metrics = open(self.out / "metrics.jsonl", "a")
+        self._start = time.time()
+        self.tb = None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+            self.tb = SummaryWriter(str(self.out / "tb"))
+        except ImportError:
+            log.debug("tensorboard not installed; metrics go to metrics.jsonl only")
+
+    def log(self, step: int, **values) -> None:
+        """Append one JSON line {"step", "time", ...values} and mirror numbers to TensorBoard."""
+        record = {"step": int(step), "time": round(time.time() - self._start, 3), **values}
+        self._metrics.write(json.dumps(record) + "\n")
+        self._metrics.flush()
+        if self.tb is not None:
+            for key, value in values.items():
+                if isinstance(value, (int, float)):
+                    self.tb.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        self._metrics.close()
+        if self.tb is not None:
+            self.tb.close()

@@ -1,0 +1,76 @@
+"""Checkpoints: round trip, exact RNG restore, atomic replace, clean errors for anything that is not ours."""
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from mmpdata.errors import FormatError, InputError
+from mmpmodel.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+
+
+def test_round_trip_keeps_everything(tmp_path):
+    net = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10, eta_min=1e-8)
+    net(torch.ones(1, 3)).sum().backward()
+    opt.step()
+    sched.step()
+    prior = {"w": torch.arange(4.0)}
+    path = save_checkpoint(tmp_path / "a.pt", kind="deblur", config={"preset": "A1B1C4F5"}, model=net.state_dict(),
+                           prior=prior, step=7, metrics={"psnr": 30.5}, optimizer=opt.state_dict(),
+                           scheduler=sched.state_dict(), rng=rng_state())
+    ck = load_checkpoint(path, kind="deblur")
+    assert ck["step"] == 7 and ck["metrics"] == {"psnr": 30.5} and ck["config"]["preset"] == "A1B1C4F5"
+    assert torch.equal(ck["model"]["weight"], net.weight.detach())
+    assert torch.equal(ck["prior"]["w"], prior["w"])
+    opt2 = torch.optim.Adam(torch.nn.Linear(3, 2).parameters(), lr=1e-3)
+    opt2.load_state_dict(ck["optimizer"])
+    assert opt2.state_dict()["state"][0]["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["a.pt"]  # no temporary file left behind
+
+
+def test_rng_state_restores_exactly(tmp_path):
+    save_checkpoint(tmp_path / "r.pt", kind="prior", config={}, model={}, rng=rng_state())
+    first = (random.random(), np.random.rand(), torch.rand(3))
+    set_rng_state(load_checkpoint(tmp_path / "r.pt")["rng"])
+    second = (random.random(), np.random.rand(), torch.rand(3))
+    assert first[0] == second[0] and first[1] == second[1] and torch.equal(first[2], second[2])
+
+
+def test_failed_save_keeps_previous_file(tmp_path):
+    path = save_checkpoint(tmp_path / "last.pt", kind="prior", config={}, model={"x": torch.ones(2)}, step=1)
+    with pytest.raises(Exception):
+        save_checkpoint(path, kind="prior", config={}, model={"x": lambda: 0}, step=2)  # cannot be pickled
+    assert load_checkpoint(path)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_not_a_checkpoint_gets_format_error(tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"\x89HDF\r\n this is not torch")
+    with pytest.raises(FormatError, match="junk.pt"):
+        load_checkpoint(junk)
+    other = tmp_path / "other.pt"
+    torch.save({"state_dict": {}}, other)  # a torch file, but not ours
+    with pytest.raises(FormatError, match="other.pt"):
+        load_checkpoint(other)
+    with pytest.raises(InputError, match="missing.pt"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+class Evil:
+    """Any pickled object: loading it would run code, so weights_only loading refuses it."""
+
+
+def test_pickled_objects_are_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "mmp-checkpoint", "version": 1, "kind": "prior", "obj": Evil()}, path)
+    with pytest.raises(FormatError, match="evil.pt"):
+        load_checkpoint(path)
+
+
+def test_wrong_kind_is_refused(tmp_path):
+    path = save_checkpoint(tmp_path / "p.pt", kind="prior", config={}, model={})
+    with pytest.raises(FormatError, match="prior checkpoint"):
+        load_checkpoint(path, kind="deblur")

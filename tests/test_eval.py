@@ -1,0 +1,101 @@
+"""mmp eval: PSNR/SSIM equal to a recomputation from the saved frames, protocols, prior L1 vs an independent
+computation, JSON keys, clean errors for data that is not HDF5 and files that are not checkpoints."""
+import json
+
+import cv2
+import h5py
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from _mmph5 import write_learnable_h5
+from cli.main import main
+from mmpmodel.checkpoint import save_checkpoint
+from mmpmodel.metrics import psnr, ssim
+from mmpmodel.mmpnet import MMPNet
+from mmpmodel.mmprnn import MMPRNN
+
+KEYS = {"psnr", "ssim", "frames", "protocol", "sequences", "params", "gmacs", "seconds_per_frame"}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("eval")
+    data = write_learnable_h5(root / "d.h5", names=("s0", "s1"), t=7, size=(20, 28))
+    prior = MMPNet().eval()
+    prior_ck = save_checkpoint(root / "prior.pt", kind="prior", config={"width": 16}, model=prior.state_dict())
+    model = MMPRNN("A1B1C4F5", prior).eval()
+    cfg = {"preset": model.config.name, "model": model.config.to_dict(), "prior_config": {"width": 16}}
+    deblur_ck = save_checkpoint(root / "deblur.pt", kind="deblur", config=cfg, model=model.deblur_state_dict(),
+                                prior=prior.state_dict())
+    return data, prior_ck, deblur_ck
+
+
+def test_all_protocol_matches_saved_frames(setup, tmp_path):
+    data, _, ck = setup
+    save = tmp_path / "frames"
+    res = CliRunner().invoke(main, ["eval", "--model", str(ck), "--data", str(data), "--protocol", "all",
+                                    "--save", str(save), "--json", str(tmp_path / "r.json")])
+    assert res.exit_code == 0, res.output
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert KEYS <= set(r) and r["protocol"] == "all" and r["frames"] == 14
+    assert r["params"] > 850_000 and r["gmacs"] > 0 and r["seconds_per_frame"] > 0
+    ps, ss = [], []
+    with h5py.File(data) as f:
+        for name in ("s0", "s1"):
+            files = sorted((save / name).glob("*.png"), key=lambda p: int(p.stem))
+            assert [int(p.stem) for p in files] == list(range(7))  # every frame, named by position
+            for p in files:
+                out = cv2.imread(str(p))[:, :, ::-1]
+                target = f["sequences"][name]["sharp"][int(p.stem)]
+                ps.append(psnr(out, target))
+                ss.append(ssim(out, target))
+    assert abs(r["psnr"] - np.mean(ps)) < 0.05
+    assert abs(r["ssim"] - np.mean(ss)) < 1e-6
+    assert r["sequences"]["s0"]["frames"] == 7
+
+
+def test_paper_protocol_skips_two_frames_each_end(setup, tmp_path):
+    from mmpmodel.evaluate import evaluate
+    data, _, ck = setup
+    r = evaluate(ck, data, protocol="paper", save=tmp_path / "s", progress=False)
+    assert r["frames"] == 2 * 3
+    assert sorted(int(p.stem) for p in (tmp_path / "s" / "s1").glob("*.png")) == [2, 3, 4]
+    full = evaluate(ck, data, protocol="all", progress=False)
+    # paper: T - 4 frames per sequence; all: T
+    assert r["sequences"]["s0"]["frames"] == 3 and full["sequences"]["s0"]["frames"] == 7
+
+
+def test_prior_l1_and_mean_baseline(setup):
+    from mmpmodel.evaluate import evaluate
+    data, ck, _ = setup
+    r = evaluate(ck, data, progress=False)
+    net = MMPNet().eval()
+    net.load_state_dict(torch.load(ck, weights_only=True)["model"])
+    errs, maps = [], []
+    with h5py.File(data) as f, torch.no_grad():
+        for name in ("s0", "s1"):
+            g = f["sequences"][name]
+            for t in range(7):
+                x = torch.from_numpy(g["blur"][t]).permute(2, 0, 1)[None].float() / 255
+                m = np.clip(g["mmp"][t].astype(np.float64), 0, 1)
+                errs.append(np.abs(net(x)[0, 0].double().numpy() - m))
+                maps.append(m)
+    maps = np.stack(maps)
+    assert r["l1"] == pytest.approx(np.mean(errs), rel=1e-5)
+    assert r["l1_mean_baseline"] == pytest.approx(np.abs(maps - maps.mean()).mean(), rel=1e-6)
+    assert r["frames"] == 14 and r["kind"] == "prior"
+
+
+def test_clean_errors(setup, tmp_path):
+    data, _, ck = setup
+    text = tmp_path / "data.h5"
+    text.write_text("hello")
+    res = CliRunner().invoke(main, ["eval", "--model", str(ck), "--data", str(text)])
+    assert res.exit_code == 2 and "data.h5: not an HDF5 file" in res.output and "Traceback" not in res.output
+    junk = tmp_path / "model.pt"
+    junk.write_bytes(b"\x00\x01 not a checkpoint")
+    res = CliRunner().invoke(main, ["eval", "--model", str(junk), "--data", str(data)])
+    assert res.exit_code == 2 and "model.pt: not an MMP checkpoint" in res.output
