@@ -332,10 +332,16 @@ def build_index(index: str | os.PathLike, settings: Settings | None = None) -> l
     root = settings.attrs() if settings is not None else {
         k: v for k, v in attrs.items() if k in ("format", "format_version", "mmpdata_version") + SYNTH_ATTRS}
     root["mmpdata_version"] = __version__
+    write_index(index, names, root)
+    return names
+
+
+def write_index(index: Path, names: list[str], root_attrs: Mapping) -> None:
+    """Write the index file: root attributes plus one relative external link per shard, atomically."""
     tmp = index.with_name(f".{index.name}.{socket.gethostname()}.{os.getpid()}{TEMP_MARK}")
     try:
         with h5py.File(tmp, "w", libver=("earliest", "v110")) as f:
-            for key, value in root.items():
+            for key, value in root_attrs.items():
                 f.attrs[key] = value
             f.attrs["num_sequences"] = np.int64(len(names))
             grp = f.create_group("sequences")
@@ -345,7 +351,6 @@ def build_index(index: str | os.PathLike, settings: Settings | None = None) -> l
         os.replace(tmp, index)
     finally:
         tmp.unlink(missing_ok=True)
-    return names
 
 
 def _read_attrs(path: Path) -> dict:

@@ -14,8 +14,6 @@ Layouts:
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +23,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .errors import InputError
-from .h5format import FORMAT, FORMAT_VERSION, ShardWriter, remove_stale_temps, shard_path, shards_dir
+from .h5format import FORMAT, FORMAT_VERSION, ShardWriter, remove_stale_temps, shard_path, shards_dir, write_index
 from .rawio import SPLIT_NAMES, list_frames, read_image
 
 log = logging.getLogger(__name__)
@@ -117,23 +115,6 @@ def _shard_done(path: Path) -> bool:
         return False
 
 
-def _write_index(out: Path, names: list[str], attrs: dict) -> None:
-    """Index with one external link per shard, written to a temporary name and renamed."""
-    tmp = out.with_name(f".{out.name}.{socket.gethostname()}.{os.getpid()}.partial")
-    try:
-        with h5py.File(tmp, "w", libver=("earliest", "v110")) as f:
-            for k, v in attrs.items():
-                f.attrs[k] = v
-            f.attrs["num_sequences"] = np.int64(len(names))
-            grp = f.create_group("sequences")
-            folder = os.path.relpath(shards_dir(out), out.parent)
-            for name in names:
-                grp[name] = h5py.ExternalLink(f"{folder}/{name}.h5", "/")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def import_benchmark(layout: str, src: str | Path, out: str | Path, blur: str = "blur_gamma",
                      progress: bool | None = None) -> list[str]:
     """Convert a GOPRO_Large or BSD folder into the mmp-h5 file ``out`` (+ ``out.shards/``); returns the names."""
@@ -158,5 +139,5 @@ def import_benchmark(layout: str, src: str | Path, out: str | Path, blur: str = 
                                      f"{first.shape[1]}x{first.shape[0]}")
                 writer.write(t, bi, si)
     names = [s.name for s in sequences]
-    _write_index(out, names, root)
+    write_index(out, names, root)
     return names
