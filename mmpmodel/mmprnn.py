@@ -76,6 +76,7 @@ class MMPRNN(nn.Module):
         self.rm = RDBNet(5 * c, 2 * c, config.n_b)
         self.decoder = nn.Sequential(up_conv(5 * c, 2 * c), up_conv(2 * c, c), conv(c, 3, 5))
         self.skip = conv(3, 3, 9)
+        self._init_near_identity()
         if config.prior:
             self.prior = prior if prior is not None else MMPNet()
             self.prior.requires_grad_(False)
@@ -84,6 +85,17 @@ class MMPRNN(nn.Module):
             if prior is not None:
                 raise InputError(f"preset {config.name} has no prior: do not pass an MMP-Net (or drop -noprior)")
             self.prior = None
+
+    @torch.no_grad()
+    def _init_near_identity(self) -> None:
+        """Start as (almost) the identity map: the 9x9 skip passes the blurry centre through unchanged and the
+        decoder's last conv starts 10x smaller, so training begins at the input's PSNR instead of below it."""
+        self.skip.weight.zero_()
+        self.skip.bias.zero_()
+        for ch in range(3):
+            self.skip.weight[ch, ch, 4, 4] = 1.0
+        self.decoder[-1].weight.mul_(0.1)
+        self.decoder[-1].bias.zero_()
 
     # ----------------------------------------------------------------------------------- frozen prior handling
     def train(self, mode: bool = True) -> "MMPRNN":

@@ -261,3 +261,16 @@ def test_without_mmam_the_prior_does_not_run_and_maps_are_refused():
 def test_short_clip_forward_is_refused():
     with pytest.raises(InputError):
         small()(torch.rand(1, 4, 3, 8, 8))
+
+
+def test_fresh_network_starts_near_the_identity():
+    """The skip passes the blurry centre frame through exactly and the learned branch starts small, so an
+    untrained (or briefly trained) model does not score below its input."""
+    torch.manual_seed(0)
+    model = MMPRNN("A1B1C4F5").eval()
+    x = torch.rand(1, 5, 3, 32, 48)
+    torch.testing.assert_close(model.skip(x[:, 2] - 0.5) + 0.5, x[:, 2])
+    with torch.no_grad():
+        y = model(x)
+    assert (y[0, 0] - x[0, 2]).abs().mean() < 0.02
+    assert (y[0, 0] - x[0, 2]).abs().max() > 0  # the learned branch is not switched off
