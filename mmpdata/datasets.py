@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import h5py
 import numpy as np
 import torch
@@ -206,32 +207,74 @@ class PriorClips(_H5Items):
     """(blurry frame, MMP clipped to [0, 1]) pairs for MMP-Net: random crops and horizontal/vertical flips.
 
     Item: {"blur": (3, p, p) float in [0, 1], "mmp": (1, p, p) float in [0, 1]}. ``patch=None`` gives full frames.
+
+    Optional augmentations (all off by default; :func:`mmpmodel.train_prior.train_prior` turns them on) that stop a
+    small training set from teaching "this photograph has this blur level" instead of "this much blur":
+
+    * ``scale=(lo, hi)``: crop a square ``patch / s`` px wide (s drawn in [lo, hi], s <= 1) and shrink it to
+      ``patch`` (area interpolation); motion shrinks with the picture, so the MMP (pixels per frame / K) is
+      multiplied by s. Exact in the geometry, and it shows each photograph at several blur levels.
+    * ``rotate``: a random multiple of 90 degrees (the magnitude of motion does not depend on its direction).
+    * ``photometric``: random channel order, per-channel gain, contrast and brightness on the blurry frame
+      (colour tells nothing about motion).
     """
 
-    def __init__(self, path, ranges: list[Range], patch: int | None = 256, augment: bool = True, seed: int = 0):
+    def __init__(self, path, ranges: list[Range], patch: int | None = 256, augment: bool = True, seed: int = 0,
+                 scale: tuple[float, float] | None = None, rotate: bool = False, photometric: bool = False):
         super().__init__(path, ranges, patch, augment, seed)
         for r in self.ranges:
             if not self.infos[r.sequence].has_mmp:
                 raise InputError(f"{path}: sequence {r.sequence!r} has no 'mmp' dataset; MMP-Net needs data "
                                  "written by mmp synthesize (imported benchmarks carry no MMP)")
+        if scale is not None and not 0 < scale[0] <= scale[1] <= 1:
+            raise InputError(f"scale augmentation {scale}: need 0 < lo <= hi <= 1")
+        self.scale = None if scale is None else (float(scale[0]), float(scale[1]))
+        self.rotate = bool(rotate)
+        self.photometric = bool(photometric)
         self.items = [(r.sequence, t) for r in self.ranges for t in range(r.start, r.stop)]
 
     def __len__(self) -> int:
         return len(self.items)
 
+    def _scaled_window(self, info: SequenceInfo, rng: np.random.Generator) -> tuple[slice, slice, float]:
+        """A random square crop ``patch / s`` px wide (bounded by the frame) and the actual factor s."""
+        side = min(int(round(self.patch / rng.uniform(*self.scale))), info.height, info.width)
+        side = max(side, self.patch)
+        y = int(rng.integers(0, info.height - side + 1))
+        x = int(rng.integers(0, info.width - side + 1))
+        return slice(y, y + side), slice(x, x + side), self.patch / side
+
     def __getitem__(self, index: int) -> dict:
         name, t = self.items[index]
         info = self.infos[name]
         rng = self._rng(index)
-        ys, xs = self._window(info, rng)
         g = self._group(name)
-        blur = _images(g["blur"][t, ys, xs])
-        mmp = torch.from_numpy(g["mmp"][t, ys, xs].astype(np.float32)).clamp_(0.0, 1.0)[None]
+        if self.augment and self.scale is not None and self.patch is not None:
+            ys, xs, s = self._scaled_window(info, rng)
+            blur_np, mmp_np = g["blur"][t, ys, xs], g["mmp"][t, ys, xs].astype(np.float32)
+            if s < 1.0:
+                size = (self.patch, self.patch)
+                blur_np = cv2.resize(blur_np, size, interpolation=cv2.INTER_AREA)
+                mmp_np = cv2.resize(mmp_np, size, interpolation=cv2.INTER_AREA) * s
+        else:
+            ys, xs = self._window(info, rng)
+            blur_np, mmp_np = g["blur"][t, ys, xs], g["mmp"][t, ys, xs].astype(np.float32)
+        blur = _images(blur_np)
+        mmp = torch.from_numpy(np.ascontiguousarray(mmp_np)).clamp_(0.0, 1.0)[None]
         if self.augment:
             if rng.random() < 0.5:
                 blur, mmp = blur.flip(-1), mmp.flip(-1)
             if rng.random() < 0.5:
                 blur, mmp = blur.flip(-2), mmp.flip(-2)
+            if self.rotate:
+                k = int(rng.integers(0, 4))
+                blur, mmp = torch.rot90(blur, k, dims=(-2, -1)), torch.rot90(mmp, k, dims=(-2, -1))
+            if self.photometric:
+                blur = blur[torch.from_numpy(rng.permutation(3))]
+                gain = torch.from_numpy(rng.uniform(0.8, 1.2, 3).astype(np.float32))[:, None, None]
+                mean = blur.mean()
+                contrast = float(rng.uniform(0.6, 1.4))
+                blur = ((blur * gain - mean) * contrast + mean + float(rng.uniform(-0.1, 0.1))).clamp_(0.0, 1.0)
         return {"blur": blur.contiguous(), "mmp": mmp.contiguous()}
 
 

@@ -4,6 +4,9 @@ Why: every motion-magnitude claim (flow accuracy, eq. 2-3, the MMP stored in a d
 per-pixel motion is known. We move real photographs (scikit-image's bundled ones, no network) along smooth affine
 camera paths and, optionally, slide a soft-edged elliptical sprite cut from another photograph over them. Because
 every frame is "photograph warped by a known affine map", the flow between any two frames is known in closed form.
+The camera moves like a hand-held high-frame-rate camera (GOPRO): stop-and-go, nearly still for a while, then a fast
+pan (up to ~6 px per frame), with a per-sequence top speed, so blur ranges from none to heavy within and across
+sequences (see :func:`random_camera`).
 
 Coordinates: pixel centres sit at integer positions, x = column, y = row (OpenCV's convention). A frame t shows the
 background photograph through ``background[t]`` (2x3, photograph pixel -> frame pixel) and, where the sprite covers
@@ -154,31 +157,53 @@ def _camera(t: np.ndarray, centre: np.ndarray, d: np.ndarray, theta: np.ndarray,
     return out
 
 
-def _sinusoids(rng: np.random.Generator, t: np.ndarray, peak_speed: float, periods: Sequence[tuple[float, float]],
-               shares: Sequence[float]) -> np.ndarray:
-    """A smooth bounded signal whose derivative peaks near ``peak_speed`` (per frame), from a few sinusoids."""
+def _wave(rng: np.random.Generator, t: np.ndarray, periods: Sequence[tuple[float, float]],
+          shares: Sequence[float]) -> np.ndarray:
+    """A smooth signal in about [-1, 1]: a few sinusoids with random periods and phases."""
     out = np.zeros_like(t, dtype=np.float64)
     for (lo, hi), share in zip(periods, shares):
-        omega = 2 * np.pi / rng.uniform(lo, hi)
-        out += share * peak_speed / omega * np.sin(omega * t + rng.uniform(0, 2 * np.pi))
+        out += share * np.sin(2 * np.pi / rng.uniform(lo, hi) * t + rng.uniform(0, 2 * np.pi))
     return out
 
 
+def speed_envelope(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
+    """Stop-and-go: a smooth random signal in [0, 1] that rests near 0 (the camera nearly stops) and near 1 (a fast
+    pan) with smooth transitions, as hand-held footage does; a random offset makes some sequences mostly calm and
+    others mostly busy. About a quarter of 7-frame windows are near-static, a quarter move at full speed."""
+    g = _wave(rng, t, [(20, 50), (8, 16)], [0.75, 0.35]) + rng.uniform(-0.35, 0.35)
+    return 0.5 * (1.0 + np.tanh(3.0 * g))
+
+
+def _integrate(rate: np.ndarray) -> np.ndarray:
+    """Positions whose step from frame i to i+1 is exactly rate[i] (position 0 at frame 0)."""
+    out = np.zeros_like(rate)
+    out[1:] = np.cumsum(rate[:-1], axis=0)
+    return out
+
+
+#: Per-sequence top pan speed (px per frame at full envelope), drawn log-uniformly: calm to fast hand-held pans.
+PAN_SPEED = (2.0, 6.5)
+#: Top rotation / zoom speed at the frame corners (px per frame at full envelope): spatial variation of the blur.
+CORNER_SPEED = (0.4, 1.6)
+
+
 def random_camera(rng: np.random.Generator, frames: int, size: tuple[int, int]) -> np.ndarray:
-    """Smooth camera motion (L, 3, 3), reference -> frame pixels: drift + sinusoidal pan, rotation and zoom about
-    the frame centre. Per-pair motion is mostly 0.5-4 px and varies over time (sinusoids) and space (rotation, zoom)."""
+    """Smooth hand-held camera motion (L, 3, 3), reference -> frame pixels: a pan whose speed follows a stop-and-go
+    envelope (:func:`speed_envelope`, from ~0 up to a per-sequence top speed in :data:`PAN_SPEED`) along a slowly
+    turning (sometimes reversing) heading, plus rotation and zoom about the frame centre whose rates follow the same
+    envelope, so the blur varies over time (stops and pans), across sequences (the top speed) and over space."""
     w, h = size
     t = np.arange(frames, dtype=np.float64)
     centre = np.array([(w - 1) / 2, (h - 1) / 2])
     radius = float(np.hypot(w, h) / 2)
-    d = np.zeros((frames, 2))
-    drift_dir = rng.uniform(0, 2 * np.pi)
-    drift = min(rng.uniform(0.5, 1.5), 0.5 * w / max(frames, 1))
-    for axis in range(2):
-        d[:, axis] = _sinusoids(rng, t, rng.uniform(1.0, 2.6), [(40, 90), (14, 30)], [0.75, 0.25])
-    d += drift * t[:, None] * np.array([np.cos(drift_dir), np.sin(drift_dir)])
-    theta = _sinusoids(rng, t, rng.uniform(0.5, 1.8) / radius, [(30, 80)], [1.0])
-    zoom = np.exp(_sinusoids(rng, t, rng.uniform(0.5, 1.8) / radius, [(30, 80)], [1.0]))
+    env = speed_envelope(rng, t)
+    top = float(np.exp(rng.uniform(*np.log(PAN_SPEED))))
+    heading = rng.uniform(0, 2 * np.pi) + rng.uniform(0.5, 2.5) * _wave(rng, t, [(40, 100)], [1.0])
+    jitter = 0.1 * np.stack([_wave(rng, t, [(5, 11)], [1.0]), _wave(rng, t, [(5, 11)], [1.0])], axis=1)
+    velocity = (top * env)[:, None] * np.stack([np.cos(heading), np.sin(heading)], axis=1) + jitter
+    d = _integrate(velocity)
+    theta = _integrate(env * rng.uniform(*CORNER_SPEED) / radius * _wave(rng, t, [(25, 70)], [1.0]))
+    zoom = np.exp(_integrate(env * rng.uniform(*CORNER_SPEED) / radius * _wave(rng, t, [(25, 70)], [1.0])))
     return _camera(t, centre, d, theta, zoom)
 
 

@@ -121,3 +121,29 @@ def test_bad_files(tmp_path, data):
         PriorClips(imported, [Range("s", 0, 5)], patch=8)
     with pytest.raises(InputError, match="fewer --frames"):
         VideoClips(imported, [Range("s", 0, 5)], frames=7, patch=8)
+
+
+def test_prior_clips_scale_augmentation_scales_the_mmp_with_the_picture(data):
+    """Shrinking a crop by s shrinks motion by s: the MMP (pixels per frame / K) must be multiplied by s too."""
+    ds = PriorClips(data, [Range("a", 0, 6), Range("b", 0, 5)], patch=12, seed=4, scale=(0.5, 1.0))
+    factors = []
+    for i in range(len(ds)):
+        item = ds[i]
+        assert item["blur"].shape == (3, 12, 12) and item["mmp"].shape == (1, 12, 12)
+        rows, mmp = (item["blur"][0] * 255).numpy(), item["mmp"][0].numpy()
+        ok = (rows >= 16) & (mmp < 0.99)  # away from uint8 rounding and from the clip at 1
+        s = mmp[ok] / (rows[ok] / 16)      # stored MMP is row / 16 before shrinking
+        if s.size < 10:
+            continue  # a crop of the top rows only: nothing exact to compare
+        assert np.ptp(s) < 0.07 * np.median(s)  # one factor for the whole crop
+        factors.append(float(np.median(s)))
+    assert len(factors) >= 5 and 0.48 < min(factors) < 0.8 and max(factors) <= 1.02  # crops really shrink, never grow
+    plain = PriorClips(data, [Range("a", 0, 6)], patch=12, seed=4, scale=(1.0, 1.0), rotate=True, photometric=True)
+    for i in range(len(plain)):
+        item = plain[i]
+        m = item["mmp"][0].numpy()
+        # rotation keeps the map a ramp of row/16 along one axis (steps of 1/16), colour jitter leaves it alone
+        steps = {round(float(v), 3) for v in np.concatenate([np.diff(m, axis=0).ravel(), np.diff(m, axis=1).ravel()])}
+        assert steps <= {0.0, 0.062, -0.062}
+    with pytest.raises(InputError, match="scale"):
+        PriorClips(data, [Range("a", 0, 6)], patch=12, scale=(0.5, 1.5))
