@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .errors import FormatError, InputError
+from .h5format import open_checked
 
 log = logging.getLogger(__name__)
 
@@ -60,20 +61,12 @@ class Split:
 
 
 def open_h5(path: str | Path) -> h5py.File:
-    """Open an mmp-h5 file read-only; FormatError naming it when it is not HDF5 or not mmp-h5."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: data file not found")
-    if not h5py.is_hdf5(path):
-        raise FormatError(f"{path}: not an HDF5 file; pass an .h5 file written by mmp synthesize or mmp import")
-    f = h5py.File(path, "r")
-    fmt = f.attrs.get("format")
-    if isinstance(fmt, bytes):
-        fmt = fmt.decode()
-    if fmt != "mmp-h5" or "sequences" not in f:
+    """Open an mmp-h5 index read-only; FormatError naming it when it is not HDF5, not mmp-h5 or a lone shard."""
+    f = open_checked(Path(path))
+    if "sequences" not in f:
         f.close()
-        raise FormatError(f"{path}: HDF5 but not mmp-h5 data (no format='mmp-h5' attribute or no 'sequences' group); "
-                          "write it with mmp synthesize or mmp import")
+        raise FormatError(f"{path}: an mmp-h5 shard, not an index (no 'sequences' group); pass the index file, "
+                          "or rebuild it with `mmp index`")
     return f
 
 

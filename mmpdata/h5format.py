@@ -370,21 +370,29 @@ def read_settings(path: str | os.PathLike) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------------ reading
+def open_checked(path: Path) -> h5py.File:
+    """Open ``path`` read-only after checking it is mmp-h5; FormatError naming it when missing, not HDF5 or foreign."""
+    if not path.exists():
+        raise FormatError(f"{path}: no such file; pass an mmp-h5 file written by `mmp synthesize` or `mmp import`")
+    if not h5py.is_hdf5(path):
+        raise FormatError(f"{path}: not an HDF5 file; pass an mmp-h5 file written by `mmp synthesize` or `mmp import`")
+    f = h5py.File(path, "r")
+    fmt = decode_attrs(f.attrs).get("format")
+    if fmt != FORMAT:
+        f.close()
+        raise FormatError(f"{path}: HDF5 but not mmp-h5 data (format attribute {fmt!r}); "
+                          "write it with `mmp synthesize` or `mmp import`")
+    return f
+
+
 class MMPDataset:
     """An open mmp-h5 file: ``.sequences`` (names), ``ds[name]`` → the sequence's h5py group (lazy datasets
     ``blur``, ``sharp``, ``mmp``, ``window``), ``.attrs`` (decoded root attributes). Works on an index or a shard."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        if not self.path.exists():
-            raise FormatError(f"{self.path}: no such file")
-        if not h5py.is_hdf5(self.path):
-            raise FormatError(f"{self.path} is not an HDF5 file; pass an mmp-h5 file written by `mmp synthesize`")
-        self._file = h5py.File(self.path, "r")
+        self._file = open_checked(self.path)
         self.attrs = decode_attrs(self._file.attrs)
-        if self.attrs.get("format") != FORMAT:
-            self._file.close()
-            raise FormatError(f"{self.path}: format attribute is {self.attrs.get('format')!r}, not {FORMAT!r}")
         if "sequences" in self._file:
             self.sequences = sorted(self._file["sequences"].keys())
             self._single = None
