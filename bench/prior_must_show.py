@@ -41,6 +41,7 @@ def render_with_rev(rev: str, out: Path, **kw) -> None:
     path.write_text(src)
     spec = importlib.util.spec_from_file_location("footage_rev", path)
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up while the class is built
     spec.loader.exec_module(mod)
     mod.render_sample_footage(out, progress=False, **kw)
 

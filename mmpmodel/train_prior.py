@@ -39,7 +39,8 @@ RESUME_KEYS = ("data", "steps", "epochs", "batch_size", "patch", "lr", "seed", "
 #: 0.5-1 with the MMP scaled alike, 90-degree rotations, colour jitter. Meant to stop a few training photographs
 #: from teaching MMP-Net to recognise the photograph (and its typical blur) instead of the blur. Not the default
 #: yet: on the 300-step sample-footage run it narrowed the gap to the mean-MMP baseline (L1 ratio 1.54 -> 1.04) but
-#: did not beat it (bench/prior_must_show.py, docs/training.md).
+#: did not beat it, and on the textured sample footage it did worse than the reference recipe (0.99 vs 0.93;
+#: bench/prior_must_show.py, docs/training.md).
 STRONG_AUGMENT = {"scale": (0.5, 1.0), "rotate": True, "photometric": True}
 
 

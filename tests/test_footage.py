@@ -167,6 +167,19 @@ def test_motion_is_stop_and_go_like_hand_held_footage():
     assert np.median(spatial) > 0.05                 # rotation and zoom: not a uniform shift
 
 
+def test_sprite_moves_stop_and_go():
+    """The sprite, like the camera, stands nearly still for a while and then moves (at most 3.5 px per frame), so
+    its blur is not one constant level that a network could tie to 'the sprite'."""
+    steps = []
+    for j in range(8):
+        rng = np.random.default_rng([0, j])
+        maps, _ = F.random_sprite(rng, 40, (160, 96))
+        steps.append(np.linalg.norm(np.diff(maps[:, :, 2], axis=0), axis=1))  # centre displacement per frame, px
+        assert steps[-1].min() < 0.1 and steps[-1].max() > 1.0
+    steps = np.concatenate(steps)
+    assert np.mean(steps < 0.3) > 0.2 and steps.max() > 1.5 and steps.max() < 3.5 * np.sqrt(2)
+
+
 def test_stored_truth_is_in_the_mmp_range(sample_footage):
     fwd, bwd = F.load_motion_truth(sample_footage / "train" / "GOPR9001_11_00")
     both = np.concatenate([fwd, bwd])
