@@ -16,7 +16,7 @@ from mmpdata.errors import InputError, SettingsMismatch
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RunDir", "check_new_or_resume", "write_json"]
+__all__ = ["RunDir", "check_new_or_resume", "checkpoint_round", "write_json"]
 
 
 def write_json(path: str | Path, payload: dict) -> Path:
@@ -52,6 +52,25 @@ def check_new_or_resume(out: Path, config: dict, resume: bool, keys: tuple[str, 
         if diff:
             raise SettingsMismatch(f"{out}: cannot resume with different settings ({'; '.join(diff)}); "
                                    "repeat the original options or choose another --out")
+
+
+def checkpoint_round(run: "RunDir", step: int, train_loss: float, key: str, best: float, lower_is_better: bool,
+                     validate, save) -> tuple[float, float | None]:
+    """Rank 0's periodic round: validate (``validate`` is None without a validation set), keep ``best.pt`` by the
+    metric ``key`` and always write ``last.pt``. Returns the new best and this round's validation value."""
+    metrics = {"train_loss": train_loss, f"best_{key}": best}
+    value = None
+    if validate is not None:
+        value = validate()
+        metrics[key] = value
+        run.log(step, **{key: value})
+        if (value < best) if lower_is_better else (value > best):
+            best = metrics[f"best_{key}"] = value
+            save("best.pt", metrics)
+    save("last.pt", metrics)
+    if validate is None:
+        save("best.pt", metrics)
+    return best, value
 
 
 class RunDir:

@@ -31,7 +31,7 @@ from .losses import DeblurLoss
 from .metrics import psnr, tensor_to_uint8
 from .mmprnn import MMPRNN, RADIUS
 from .presets import parse_preset
-from .runs import RunDir, check_new_or_resume
+from .runs import RunDir, check_new_or_resume, checkpoint_round
 from .train_prior import evenly_spaced
 
 log = logging.getLogger(__name__)
@@ -202,17 +202,10 @@ def train_deblur(data: str | Path, out: str | Path, *, preset: str, prior: str |
                     bar.set_postfix(loss=f"{loss_mean:.4f}")
                 if step % val_every == 0 or step == total:
                     if info.is_main:
-                        metrics = {"train_loss": loss.item(), "best_val_psnr": best}
-                        if val_set is not None:
-                            last_val = validate_deblur(model, val_set, info.device, with_mmp)
-                            metrics["val_psnr"] = last_val
-                            run.log(step, val_psnr=last_val)
-                            if last_val > best:
-                                best = metrics["best_val_psnr"] = last_val
-                                save("best.pt", metrics)
-                        save("last.pt", metrics)
-                        if val_set is None:
-                            save("best.pt", metrics)
+                        best, last_val = checkpoint_round(
+                            run, step, loss.item(), "val_psnr", best, lower_is_better=False, save=save,
+                            validate=None if val_set is None
+                            else lambda: validate_deblur(model, val_set, info.device, with_mmp))
                     D.barrier(info)
                 if step >= total:
                     break

@@ -25,7 +25,7 @@ from mmpdata.errors import InputError, TrainingError
 from . import distributed as D
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .mmpnet import MMPNet
-from .runs import RunDir, check_new_or_resume
+from .runs import RunDir, check_new_or_resume, checkpoint_round
 
 log = logging.getLogger(__name__)
 
@@ -197,17 +197,9 @@ def train_prior(data: str | Path, out: str | Path, *, steps: int | None = None, 
                 if step % val_every == 0 or step == total:
                     D.broadcast_buffers(model, info)
                     if info.is_main:
-                        metrics = {"train_loss": loss.item(), "best_val_l1": best}
-                        if val_set is not None:
-                            last_val = validate_prior(model, val_set, info.device)
-                            metrics["val_l1"] = last_val
-                            run.log(step, val_l1=last_val)
-                            if last_val < best:
-                                best = metrics["best_val_l1"] = last_val
-                                save("best.pt", metrics)
-                        save("last.pt", metrics)
-                        if val_set is None:
-                            save("best.pt", metrics)
+                        best, last_val = checkpoint_round(
+                            run, step, loss.item(), "val_l1", best, lower_is_better=True, save=save,
+                            validate=None if val_set is None else lambda: validate_prior(model, val_set, info.device))
                     D.barrier(info)
                 if step >= total:
                     break
