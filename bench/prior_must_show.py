@@ -5,6 +5,7 @@ sample-footage (6 training sequences, default photographs) -> synthesize (dense 
 (--frames 7 --stride 7) -> eval --json. Prints l1, the mean-MMP baseline and their ratio (must be <= 0.8).
 
     .venv/bin/python bench/prior_must_show.py --work /tmp/pms [--train-seed 0] [--unseen-seed 5] [--seed 0]
+        [--train-images astronaut,chelsea,... --train-sequences 12] [--unseen-sequences 4]
 
 ``--footage-rev REV`` renders the footage with mmpdata/footage.py as of git revision REV (e.g. HEAD before a
 change) to compare footage styles; the rest of the toolkit is the working tree's.
@@ -53,6 +54,11 @@ def main() -> None:
     ap.add_argument("--unseen-seed", type=int, default=5, help="seed of the unseen footage")
     ap.add_argument("--seed", type=int, default=0, help="train-prior --seed")
     ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--train-images", default=None,
+                    help="comma-separated photographs of the training footage (default: sample-footage's); "
+                         "rendered without a test split")
+    ap.add_argument("--train-sequences", type=int, default=6, help="number of training sequences")
+    ap.add_argument("--unseen-sequences", type=int, default=2, help="number of unseen sequences (coffee, rocket, ...)")
     ap.add_argument("--prior-stride", default="1", help="synthesize --stride for the training data")
     ap.add_argument("--footage-rev", default=None, help="git revision of mmpdata/footage.py to render with")
     a = ap.parse_args()
@@ -61,15 +67,17 @@ def main() -> None:
     times: dict = {}
     if a.footage_rev:
         t0 = time.time()
-        render_with_rev(a.footage_rev, w / "train_raw", sequences=6, frames=40, seed=a.train_seed)
+        render_with_rev(a.footage_rev, w / "train_raw", sequences=a.train_sequences, frames=40, seed=a.train_seed)
         from mmpdata.footage import UNSEEN_IMAGES
-        render_with_rev(a.footage_rev, w / "unseen_raw", sequences=2, frames=40, seed=a.unseen_seed, split=False,
+        render_with_rev(a.footage_rev, w / "unseen_raw", sequences=a.unseen_sequences, frames=40, seed=a.unseen_seed, split=False,
                         images=UNSEEN_IMAGES)
         times["footage"] = round(time.time() - t0, 1)
     else:
-        run(["sample-footage", str(w / "train_raw"), "--sequences", "6", "--frames", "40", "--seed",
-             str(a.train_seed)], "footage", times)
-        run(["sample-footage", str(w / "unseen_raw"), "--images", "coffee,rocket", "--sequences", "2", "--frames",
+        images = ["--images", a.train_images, "--no-split"] if a.train_images else []
+        run(["sample-footage", str(w / "train_raw"), "--sequences", str(a.train_sequences), "--frames", "40",
+             "--seed", str(a.train_seed)] + images, "footage", times)
+        run(["sample-footage", str(w / "unseen_raw"), "--images", "coffee,rocket", "--sequences",
+             str(a.unseen_sequences), "--frames",
              "40", "--seed", str(a.unseen_seed), "--no-split"], "unseen footage", times)
     run(["synthesize", "--raw", str(w / "train_raw"), "--out", str(w / "train.h5"), "--flow", "dis", "--frames",
          "7-13", "--stride", a.prior_stride, "--no-progress"], "synthesize train", times)
@@ -81,7 +89,8 @@ def main() -> None:
          str(w / "eval.json")], "eval", times)
     r = json.loads((w / "eval.json").read_text())
     ratio = r["l1"] / r["l1_mean_baseline"]
-    print(json.dumps({"train_seed": a.train_seed, "unseen_seed": a.unseen_seed, "seed": a.seed,
+    print(json.dumps({"train_images": a.train_images, "train_sequences": a.train_sequences,
+                      "unseen_sequences": a.unseen_sequences, "train_seed": a.train_seed, "unseen_seed": a.unseen_seed, "seed": a.seed,
                       "footage_rev": a.footage_rev, "l1": round(r["l1"], 5),
                       "l1_mean_baseline": round(r["l1_mean_baseline"], 5), "mean_mmp": round(r["mean_mmp"], 4),
                       "ratio": round(ratio, 3), "pass": ratio <= 0.8, "seconds": times}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from cli.main import main
-from mmpdata.footage import DEFAULT_IMAGES, PHOTOS, parse_size, render_sample_footage
+from mmpdata.footage import DEFAULT_IMAGES, PHOTOS, SHUTTER, parse_size, render_sample_footage
 
 
 @main.command("sample-footage")
@@ -20,7 +20,10 @@ from mmpdata.footage import DEFAULT_IMAGES, PHOTOS, parse_size, render_sample_fo
                    f"Available: {', '.join(PHOTOS)}.")
 @click.option("--foreground/--no-foreground", default=True, show_default=True,
               help="Slide a sprite cut from the next photograph over each sequence.")
-def sample_footage(out_dir, sequences, frames, size, seed, split, images, foreground):
+@click.option("--shutter", default=SHUTTER, show_default=True, type=float,
+              help="Exposure of each rendered frame as a fraction of the frame interval (its own motion blur, as "
+                   "a 240 fps camera has); 0 renders instantaneous frames.")
+def sample_footage(out_dir, sequences, frames, size, seed, split, images, foreground, shutter):
     """Render GOPRO-like sequence folders from photographs moved along known smooth camera paths.
 
     Beside each sequence folder SEQ, SEQ.motion.npz holds the exact per-pair flow magnitudes (fwd, bwd) and
@@ -28,7 +31,8 @@ def sample_footage(out_dir, sequences, frames, size, seed, split, images, foregr
     """
     names = tuple(n.strip() for n in images.split(",") if n.strip())
     paths = render_sample_footage(out_dir, sequences=sequences, frames=frames, size=parse_size(size), seed=seed,
-                                  split=split, images=names, foreground=foreground)
+                                  split=split, images=names, foreground=foreground,
+                                  shutter=shutter)
     for path in paths:
         click.echo(str(path))
     click.echo(f"{len(paths)} sequences x {frames} frames ({size}) with motion ground truth in {out_dir}")

@@ -289,39 +289,103 @@ def _inverse_on_canvas(frame_to_src: np.ndarray, ss: int) -> np.ndarray:
     return (frame_to_src @ down)[:2]
 
 
-def render_frames(scene: Scene, supersample: int = 2) -> list[np.ndarray]:
-    """The frames of ``scene`` (uint8 RGB (H, W, 3)): bicubic warps on a supersampled canvas, area-downsampled."""
+#: Default fraction of the frame interval the simulated camera's shutter stays open (see render_frames): 0, the
+#: instantaneous frames every measurement in docs/ was made with; ``--shutter 1`` gives GOPRO-like smooth blur.
+SHUTTER = 0.0
+#: Largest spacing (frame px) between the sub-exposures that make up one frame's own motion blur.
+_SUB_STEP = 0.5
+_MAX_SUBS = 32
+_GAMMA = 2.2  # sub-exposures add up as light: averaged in linear space
+
+
+def _pose(maps: np.ndarray, t: int, tau: float) -> np.ndarray:
+    """The 2x3 map at time t + tau (|tau| <= 0.5), linear between frame t and its neighbour (extrapolated at ends)."""
+    n = len(maps)
+    if tau >= 0:
+        nb = t + 1 if t + 1 < n else t - 1
+        step = (maps[nb] - maps[t]) * (1 if nb > t else -1)
+    else:
+        nb = t - 1 if t > 0 else t + 1
+        step = (maps[t] - maps[nb]) * (1 if nb < t else -1)
+    return maps[t] + tau * step if n > 1 else maps[t]
+
+
+def _exposures(m: Motion, t: int, shutter: float) -> np.ndarray:
+    """Offsets tau in [-shutter/2, shutter/2] of the sub-exposures of frame t: enough that consecutive ones are at
+    most _SUB_STEP px apart anywhere in the frame (one exposure, tau = 0, when the frame is still or shutter = 0)."""
+    if shutter <= 0 or m.num_frames < 2:
+        return np.zeros(1)
+    w, h = m.size
+    corners = np.array([[0.0, 0.0], [w - 1.0, 0.0], [0.0, h - 1.0], [w - 1.0, h - 1.0]])
+    half = shutter / 2
+    spread = 0.0
+    maps = [m.background] + ([m.sprite] if m.sprite is not None else [])
+    for maps_k in maps:
+        a, b = _h(_pose(maps_k, t, -half)), _h(_pose(maps_k, t, half))
+        ref = _apply(np.linalg.inv(_h(maps_k[t])), corners)  # layer points now at the frame corners
+        spread = max(spread, float(np.max(np.linalg.norm(_apply(b, ref) - _apply(a, ref), axis=1))))
+    k = int(min(_MAX_SUBS, max(1, np.ceil(spread / _SUB_STEP))))
+    return np.zeros(1) if k == 1 else (np.arange(k) + 0.5) / k * shutter - half
+
+
+def _render_pose(scene: Scene, bg: np.ndarray, sp: np.ndarray | None, ss: int, frame_pts) -> np.ndarray:
+    """One instantaneous view (float32 canvas ss times the frame size): background, then the soft-edged sprite."""
+    m = scene.motion
+    w, h = m.size
+    cw, ch = w * ss, h * ss
+    flags = cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
+    inv = _inverse_on_canvas(np.linalg.inv(_h(bg)), ss)
+    canvas = cv2.warpAffine(scene.photo, inv, (cw, ch), flags=flags, borderMode=cv2.BORDER_REFLECT101)
+    if sp is None:
+        return canvas
+    local = np.linalg.inv(_h(sp))
+    inv_s = _inverse_on_canvas(_h(scene.sprite_source) @ local, ss)
+    layer = cv2.warpAffine(scene.sprite_photo, inv_s, (cw, ch), flags=flags, borderMode=cv2.BORDER_REFLECT101)
+    rx, ry = m.radii
+    box = _apply(sp, np.array([[-rx, -ry], [rx, -ry], [-rx, ry], [rx, ry]]) * 1.1
+                 + np.sign([[-1, -1], [1, -1], [-1, 1], [1, 1]]) * 2)
+    (x0, y0), (x1, y1) = box.min(0) * ss - ss, box.max(0) * ss + 2 * ss  # canvas ROI holding the edge
+    x0, y0 = max(int(x0), 0), max(int(y0), 0)
+    x1, y1 = min(int(x1), cw), min(int(y1), ch)
+    if x1 > x0 and y1 > y0:
+        q = _apply(local, frame_pts[y0:y1, x0:x1])
+        rho = np.sqrt((q[..., 0] / rx) ** 2 + (q[..., 1] / ry) ** 2)
+        grad = np.sqrt((q[..., 0] / rx**2) ** 2 + (q[..., 1] / ry**2) ** 2) / np.maximum(rho, 1e-9)
+        dist = (rho - 1.0) / np.maximum(grad, 1e-9)  # ~ signed distance to the edge, frame px
+        alpha = np.clip(0.5 - dist, 0.0, 1.0).astype(np.float32)[..., None]
+        roi = canvas[y0:y1, x0:x1]
+        canvas[y0:y1, x0:x1] = alpha * layer[y0:y1, x0:x1] + (1.0 - alpha) * roi
+    return canvas
+
+
+def render_frames(scene: Scene, supersample: int = 2, shutter: float = 0.0) -> list[np.ndarray]:
+    """The frames of ``scene`` (uint8 RGB (H, W, 3)): bicubic warps on a supersampled canvas, area-downsampled.
+
+    ``shutter`` > 0 gives each frame the motion blur of a real high-frame-rate camera whose shutter is open that
+    fraction of the frame interval, centred on the frame's pose: sub-exposures along the (linearly interpolated)
+    path, averaged in linear light. Why: averaging 7-13 instantaneous frames that move several pixels apart
+    gives ghosted copies instead of a continuous smear; a camera (GOPRO at 240 fps) integrates light in between,
+    so its averaged frames blur smoothly. The truth (maps, flows) stays that of the frames' centre poses.
+    """
     m = scene.motion
     w, h = m.size
     ss = supersample
-    cw, ch = w * ss, h * ss
-    flags = cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
-    photo = scene.photo.astype(np.float32)
-    sprite_photo = None if scene.sprite_photo is None else scene.sprite_photo.astype(np.float32)
-    if m.sprite is not None:
-        u = _grid((cw, ch))
-        frame_pts = (u - (ss - 1) / 2) / ss
+    scene = Scene(m, scene.photo.astype(np.float32),
+                  None if scene.sprite_photo is None else scene.sprite_photo.astype(np.float32), scene.sprite_source)
+    frame_pts = (_grid((w * ss, h * ss)) - (ss - 1) / 2) / ss if m.sprite is not None else None
     out = []
     for t in range(m.num_frames):
-        inv = _inverse_on_canvas(np.linalg.inv(_h(m.background[t])), ss)
-        canvas = cv2.warpAffine(photo, inv, (cw, ch), flags=flags, borderMode=cv2.BORDER_REFLECT101)
-        if m.sprite is not None:
-            local = np.linalg.inv(_h(m.sprite[t]))
-            inv_s = _inverse_on_canvas(_h(scene.sprite_source) @ local, ss)
-            layer = cv2.warpAffine(sprite_photo, inv_s, (cw, ch), flags=flags, borderMode=cv2.BORDER_REFLECT101)
-            rx, ry = m.radii
-            box = _apply(m.sprite[t], np.array([[-rx, -ry], [rx, -ry], [-rx, ry], [rx, ry]]) * 1.1 + np.sign([[-1, -1], [1, -1], [-1, 1], [1, 1]]) * 2)
-            (x0, y0), (x1, y1) = box.min(0) * ss - ss, box.max(0) * ss + 2 * ss  # canvas ROI holding the edge
-            x0, y0 = max(int(x0), 0), max(int(y0), 0)
-            x1, y1 = min(int(x1), cw), min(int(y1), ch)
-            if x1 > x0 and y1 > y0:
-                q = _apply(local, frame_pts[y0:y1, x0:x1])
-                rho = np.sqrt((q[..., 0] / rx) ** 2 + (q[..., 1] / ry) ** 2)
-                grad = np.sqrt((q[..., 0] / rx**2) ** 2 + (q[..., 1] / ry**2) ** 2) / np.maximum(rho, 1e-9)
-                dist = (rho - 1.0) / np.maximum(grad, 1e-9)  # ~ signed distance to the edge, frame px
-                alpha = np.clip(0.5 - dist, 0.0, 1.0).astype(np.float32)[..., None]
-                roi = canvas[y0:y1, x0:x1]
-                canvas[y0:y1, x0:x1] = alpha * layer[y0:y1, x0:x1] + (1.0 - alpha) * roi
+        taus = _exposures(m, t, shutter)
+        if len(taus) == 1:
+            canvas = _render_pose(scene, m.background[t], None if m.sprite is None else m.sprite[t], ss, frame_pts)
+        else:
+            acc = None
+            for tau in taus:
+                view = _render_pose(scene, _pose(m.background, t, tau),
+                                    None if m.sprite is None else _pose(m.sprite, t, tau), ss, frame_pts)
+                lin = np.power(np.clip(view, 0.0, 255.0) / 255.0, _GAMMA)
+                acc = lin if acc is None else acc + lin
+            canvas = np.power(acc / len(taus), 1.0 / _GAMMA) * 255.0
         frame = cv2.resize(canvas, (w, h), interpolation=cv2.INTER_AREA) if ss > 1 else canvas
         out.append(np.clip(np.rint(frame), 0, 255).astype(np.uint8))
     return out
@@ -375,7 +439,8 @@ def _motion_json(name: str, scene: Scene, desc: dict, settings: dict) -> dict:
         "sprite": None if m.sprite is None else {
             "image": desc["sprite_image"], "radii": list(m.radii), "local_to_frame": m.sprite.tolist(),
             "local_to_photo": scene.sprite_source.tolist()},
-        "render": {"supersample": 2, "interpolation": "bicubic, area downsampling"},
+        "render": {"supersample": 2, "interpolation": "bicubic, area downsampling",
+                   "shutter": settings.get("shutter", 0.0)},
     }
 
 
@@ -410,9 +475,9 @@ def _write_frame(path: Path, img: np.ndarray) -> None:
     buf.tofile(str(path))
 
 
-def _write_sequence(folder: Path, name: str, scene: Scene, meta: dict) -> None:
+def _write_sequence(folder: Path, name: str, scene: Scene, meta: dict, shutter: float) -> None:
     """Frames into a hidden temp folder and truth into temp files, renamed into place only when all is written."""
-    frames = render_frames(scene)
+    frames = render_frames(scene, shutter=shutter)
     fwd, bwd = scene.motion.magnitudes()
     json_path, npz_path = _truth_paths(folder / name)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=folder))
@@ -433,7 +498,7 @@ def _write_sequence(folder: Path, name: str, scene: Scene, meta: dict) -> None:
 def render_sample_footage(out_dir: str | Path, sequences: int = 3, frames: int = 40,
                           size: tuple[int, int] = (320, 192), seed: int = 0, split: bool = True,
                           images: Sequence[str] | None = None, foreground: bool = True,
-                          progress: bool | None = None) -> list[Path]:
+                          progress: bool | None = None, shutter: float = SHUTTER) -> list[Path]:
     """Render GOPRO_Large_all-like sequence folders with exact motion ground truth; returns the sequence folders.
 
     Sequence j shows ``images[j % len(images)]`` (default :data:`DEFAULT_IMAGES`) with, when ``foreground``, a
@@ -450,6 +515,8 @@ def render_sample_footage(out_dir: str | Path, sequences: int = 3, frames: int =
         raise InputError(f"--frames {frames}: need at least 2 frames per sequence (one adjacent pair)")
     if w < MIN_SIZE or h < MIN_SIZE:
         raise InputError(f"--size {w}x{h}: width and height must be at least {MIN_SIZE} px, e.g. 320x192")
+    if not 0.0 <= shutter <= 1.0:
+        raise InputError(f"--shutter {shutter}: must lie in [0, 1] (fraction of the frame interval)")
     if not images:
         raise InputError("no photographs given; name at least one of " + ", ".join(PHOTOS))
     for name in images:
@@ -466,7 +533,7 @@ def render_sample_footage(out_dir: str | Path, sequences: int = 3, frames: int =
         image = images[j % len(images)]
         sprite_image = (images[(j + 1) % len(images)] if foreground else None)
         settings = {"seed": seed, "index": j, "frames": frames, "size": [w, h], "image": image,
-                    "sprite_image": sprite_image}
+                    "sprite_image": sprite_image, "shutter": shutter}
         json_path, npz_path = _truth_paths(folder / name)
         if json_path.exists() and (folder / name).is_dir() and npz_path.exists():
             old = json.loads(json_path.read_text()).get("settings")
@@ -482,7 +549,7 @@ def render_sample_footage(out_dir: str | Path, sequences: int = 3, frames: int =
         folder.mkdir(parents=True, exist_ok=True)
         rng = np.random.default_rng([seed, j])
         scene, desc = make_scene(rng, frames, (w, h), image, sprite_image)
-        _write_sequence(folder, name, scene, _motion_json(name, scene, desc, settings))
+        _write_sequence(folder, name, scene, _motion_json(name, scene, desc, settings), shutter)
         log.info("%s: %d frames %dx%d (%s%s)", folder / name, frames, w, h, image,
                  f" + sprite from {sprite_image}" if sprite_image else "")
         result.append(folder / name)

@@ -320,3 +320,35 @@ def test_unseen_fixture_matches_the_issue(unseen_footage):
         meta = json.loads((p.parent / f"{p.name}.motion.json").read_text())
         assert meta["background"]["image"] not in F.DEFAULT_IMAGES and meta["sprite"] is None
         assert F.load_motion_truth(p)[0].shape == (39, 192, 320)
+
+
+# ------------------------------------------------------------------------------------------ shutter (own motion blur)
+def test_shutter_averages_subexposures_in_linear_light():
+    """A pan of 4 px per frame with the shutter open the whole interval: frame t is the linear-light mean of
+    instantaneous views at t + tau, tau spread evenly over [-0.5, 0.5], built here from shutter-0 renders."""
+    photo = F.load_photo("astronaut")
+    v = 4.0
+    shifts = [(-150 - v * i, -120) for i in range(3)]
+    blurred = F.render_frames(F.Scene(F.Motion((64, 48), _translations(shifts)), photo), shutter=1.0)
+    k = 8  # 4 px spread / 0.5 px sub-step
+    taus = (np.arange(k) + 0.5) / k - 0.5
+    views = F.render_frames(F.Scene(F.Motion((64, 48), _translations([(-150 - v * (1 + t), -120) for t in taus])),
+                                    photo))
+    lin = np.mean([(f.astype(np.float64) / 255) ** 2.2 for f in views], axis=0)
+    expected = 255 * lin ** (1 / 2.2)
+    err = np.abs(blurred[1] - expected)  # the renderer averages before area downsampling and rounding
+    assert err.mean() < 0.3 and np.percentile(err, 99) < 1.5, (err.mean(), np.percentile(err, 99))
+    sharp = F.render_frames(F.Scene(F.Motion((64, 48), _translations(shifts)), photo))[1]
+    # and the blur is real and follows the motion: horizontal detail drops more than vertical detail
+    dx = lambda f: np.abs(np.diff(f.astype(float), axis=1)).mean()  # noqa: E731
+    dy = lambda f: np.abs(np.diff(f.astype(float), axis=0)).mean()  # noqa: E731
+    assert dx(blurred[1]) / dx(sharp) < 0.8 and dx(blurred[1]) / dx(sharp) < dy(blurred[1]) / dy(sharp) - 0.1
+
+
+def test_shutter_leaves_still_frames_sharp_and_is_validated(tmp_path):
+    photo = F.load_photo("chelsea")
+    still = [(-100, -80)] * 3
+    scene = F.Scene(F.Motion((64, 48), _translations(still)), photo)
+    assert all(np.array_equal(a, b) for a, b in zip(F.render_frames(scene, shutter=1.0), F.render_frames(scene)))
+    with pytest.raises(InputError, match="--shutter"):
+        F.render_sample_footage(tmp_path / "x", sequences=1, frames=3, size=(64, 48), shutter=1.5)
