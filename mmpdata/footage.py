@@ -27,6 +27,8 @@ Layout written by :func:`render_sample_footage` (``--split``; without it the spl
 
 Rendering: each frame is drawn on a 2x supersampled canvas with bicubic interpolation and area-downsampled; the
 photograph is scaled (and the camera path checked) so the view never leaves it, so no frame has empty borders.
+With ``shutter`` > 0 a frame also carries its own motion blur (sub-exposures around its pose, see
+:func:`render_frames`); the maps and flows above stay those of the frames' centre poses.
 """
 from __future__ import annotations
 
