@@ -69,8 +69,8 @@ def main() -> None:
         t0 = time.time()
         render_with_rev(a.footage_rev, w / "train_raw", sequences=a.train_sequences, frames=40, seed=a.train_seed)
         from mmpdata.footage import UNSEEN_IMAGES
-        render_with_rev(a.footage_rev, w / "unseen_raw", sequences=a.unseen_sequences, frames=40, seed=a.unseen_seed, split=False,
-                        images=UNSEEN_IMAGES)
+        render_with_rev(a.footage_rev, w / "unseen_raw", sequences=a.unseen_sequences, frames=40,
+                        seed=a.unseen_seed, split=False, images=UNSEEN_IMAGES)
         times["footage"] = round(time.time() - t0, 1)
     else:
         images = ["--images", a.train_images, "--no-split"] if a.train_images else []
@@ -90,7 +90,8 @@ def main() -> None:
     r = json.loads((w / "eval.json").read_text())
     ratio = r["l1"] / r["l1_mean_baseline"]
     print(json.dumps({"train_images": a.train_images, "train_sequences": a.train_sequences,
-                      "unseen_sequences": a.unseen_sequences, "train_seed": a.train_seed, "unseen_seed": a.unseen_seed, "seed": a.seed,
+                      "unseen_sequences": a.unseen_sequences, "train_seed": a.train_seed,
+                      "unseen_seed": a.unseen_seed, "seed": a.seed,
                       "footage_rev": a.footage_rev, "l1": round(r["l1"], 5),
                       "l1_mean_baseline": round(r["l1_mean_baseline"], 5), "mean_mmp": round(r["mean_mmp"], 4),
                       "ratio": round(ratio, 3), "pass": ratio <= 0.8, "seconds": times}))

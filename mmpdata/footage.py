@@ -535,7 +535,9 @@ def render_sample_footage(out_dir: str | Path, sequences: int = 3, frames: int =
         image = images[j % len(images)]
         sprite_image = (images[(j + 1) % len(images)] if foreground else None)
         settings = {"seed": seed, "index": j, "frames": frames, "size": [w, h], "image": image,
-                    "sprite_image": sprite_image, "shutter": shutter}
+                    "sprite_image": sprite_image}
+        if shutter:  # absent when 0, so footage rendered before the option existed is still recognised
+            settings["shutter"] = shutter
         json_path, npz_path = _truth_paths(folder / name)
         if json_path.exists() and (folder / name).is_dir() and npz_path.exists():
             old = json.loads(json_path.read_text()).get("settings")

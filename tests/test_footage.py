@@ -352,3 +352,11 @@ def test_shutter_leaves_still_frames_sharp_and_is_validated(tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(F.render_frames(scene, shutter=1.0), F.render_frames(scene)))
     with pytest.raises(InputError, match="--shutter"):
         F.render_sample_footage(tmp_path / "x", sequences=1, frames=3, size=(64, 48), shutter=1.5)
+
+
+def test_shutter_is_part_of_the_settings_a_rerun_must_match(tmp_path):
+    kw = dict(sequences=1, frames=3, size=(64, 48), seed=2)
+    F.render_sample_footage(tmp_path, **kw)
+    F.render_sample_footage(tmp_path, **kw)  # same settings: kept
+    with pytest.raises(SettingsMismatch):
+        F.render_sample_footage(tmp_path, shutter=1.0, **kw)
