@@ -7,7 +7,6 @@ Each step calls the same library function as the matching ``mmp`` command.
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path

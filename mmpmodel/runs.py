@@ -12,7 +12,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from mmpdata.errors import InputError, SettingsMismatch
+import torch
+
+from mmpdata.errors import InputError, SettingsMismatch, TrainingError
+
+from . import distributed as D
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,30 @@ def checkpoint_round(run: "RunDir", step: int, train_loss: float, key: str, best
     if validate is None:
         save("best.pt", metrics)
     return best, value
+
+
+def resumed_batches(loader, sampler, dataset, step: int, total: int, steps_per_epoch: int, batch_size: int):
+    """(epoch, batch) pairs for optimisation steps ``step`` .. ``total`` - 1, epoch after epoch.
+
+    Why: a resumed run must see exactly the batches it would have seen; each epoch reseeds the sampler's shuffle
+    and the dataset's augmentation, and the first epoch skips the samples the earlier run already used."""
+    while step < total:
+        epoch, offset = divmod(step, steps_per_epoch)
+        sampler.set_epoch(epoch)
+        sampler.skip = offset * batch_size
+        dataset.set_epoch(epoch)
+        for batch in loader:
+            yield epoch, batch
+            step += 1
+            if step >= total:
+                return
+
+
+def check_finite(loss, step: int, out: Path, info) -> None:
+    """TrainingError on every rank when any rank's loss is NaN/inf (before the step that would spoil the weights)."""
+    if D.any_true(not torch.isfinite(loss).item(), info):
+        raise TrainingError(f"non-finite loss at step {step + 1}; {Path(out) / 'last.pt'} keeps the last good "
+                            "weights; lower --lr or check the data, then --resume")
 
 
 class RunDir:

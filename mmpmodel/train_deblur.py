@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from mmpdata.datasets import VideoClips, read_index, split_sequences
-from mmpdata.errors import InputError, TrainingError
+from mmpdata.errors import InputError
 
 from . import distributed as D
 from .checkpoint import load_checkpoint, load_prior, rng_state, save_checkpoint, set_rng_state
@@ -31,7 +31,7 @@ from .losses import DeblurLoss
 from .metrics import psnr, tensor_to_uint8
 from .mmprnn import MMPRNN, RADIUS
 from .presets import parse_preset
-from .runs import RunDir, check_new_or_resume, checkpoint_round
+from .runs import RunDir, check_finite, check_new_or_resume, checkpoint_round, resumed_batches
 from .train_prior import evenly_spaced
 
 log = logging.getLogger(__name__)
@@ -168,47 +168,39 @@ def train_deblur(data: str | Path, out: str | Path, *, preset: str, prior: str |
                disable=(not info.is_main) or (None if progress is None else not progress))
     t0, last_val = time.time(), None
     try:
-        while step < total:
-            epoch, offset = divmod(step, steps_per_epoch)
-            sampler.set_epoch(epoch)
-            sampler.skip = offset * batch_size
-            train_set.set_epoch(epoch)
-            for batch in loader:
-                blur = batch["blur"].to(info.device, non_blocking=True)
-                sharp = batch["sharp"].to(info.device, non_blocking=True)
-                mmp = batch["mmp"].to(info.device, non_blocking=True) if with_mmp else None
-                with torch.autocast("cuda", dtype=torch.float16) if amp else nullcontext():
-                    pred = ddp(blur, mmp)
-                loss, parts = criterion(pred.float(), sharp[:, RADIUS:sharp.shape[1] - RADIUS])
-                if D.any_true(not torch.isfinite(loss).item(), info):
-                    raise TrainingError(f"non-finite loss at step {step + 1}; {out / 'last.pt'} keeps the last good "
-                                        "weights; lower --lr or check the data, then --resume")
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-                grad_norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                scheduler.step()
-                step += 1
-                bar.update(1)
-                if hook is not None:
-                    hook(step, model)
-                if step % log_every == 0 or step == total:
-                    loss_mean = D.all_mean(loss.item(), info)
-                    if run:
-                        run.log(step, epoch=epoch, loss=loss_mean, grad_norm=float(grad_norm),
-                                lr=scheduler.get_last_lr()[0], **parts)
-                    bar.set_postfix(loss=f"{loss_mean:.4f}")
-                if step % val_every == 0 or step == total:
-                    if info.is_main:
-                        best, last_val = checkpoint_round(
-                            run, step, loss.item(), "val_psnr", best, lower_is_better=False, save=save,
-                            validate=None if val_set is None
-                            else lambda: validate_deblur(model, val_set, info.device, with_mmp))
-                    D.barrier(info)
-                if step >= total:
-                    break
+        for epoch, batch in resumed_batches(loader, sampler, train_set, step, total, steps_per_epoch,
+                                           batch_size):
+            blur = batch["blur"].to(info.device, non_blocking=True)
+            sharp = batch["sharp"].to(info.device, non_blocking=True)
+            mmp = batch["mmp"].to(info.device, non_blocking=True) if with_mmp else None
+            with torch.autocast("cuda", dtype=torch.float16) if amp else nullcontext():
+                pred = ddp(blur, mmp)
+            loss, parts = criterion(pred.float(), sharp[:, RADIUS:sharp.shape[1] - RADIUS])
+            check_finite(loss, step, out, info)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            step += 1
+            bar.update(1)
+            if hook is not None:
+                hook(step, model)
+            if step % log_every == 0 or step == total:
+                loss_mean = D.all_mean(loss.item(), info)
+                if run:
+                    run.log(step, epoch=epoch, loss=loss_mean, grad_norm=float(grad_norm),
+                            lr=scheduler.get_last_lr()[0], **parts)
+                bar.set_postfix(loss=f"{loss_mean:.4f}")
+            if step % val_every == 0 or step == total:
+                if info.is_main:
+                    best, last_val = checkpoint_round(
+                        run, step, loss.item(), "val_psnr", best, lower_is_better=False, save=save,
+                        validate=None if val_set is None
+                        else lambda: validate_deblur(model, val_set, info.device, with_mmp))
+                D.barrier(info)
     except KeyboardInterrupt:
         if info.is_main:
             save("last.pt", {"best_val_psnr": best, "interrupted": True})

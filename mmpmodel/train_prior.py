@@ -20,12 +20,12 @@ from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from mmpdata.datasets import PriorClips, read_index, split_sequences
-from mmpdata.errors import InputError, TrainingError
+from mmpdata.errors import InputError
 
 from . import distributed as D
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .mmpnet import MMPNet
-from .runs import RunDir, check_new_or_resume, checkpoint_round
+from .runs import RunDir, check_finite, check_new_or_resume, checkpoint_round, resumed_batches
 
 log = logging.getLogger(__name__)
 
@@ -167,42 +167,34 @@ def train_prior(data: str | Path, out: str | Path, *, steps: int | None = None, 
                disable=(not info.is_main) or (None if progress is None else not progress))
     t0, last_val = time.time(), None
     try:
-        while step < total:
-            epoch, offset = divmod(step, steps_per_epoch)
-            sampler.set_epoch(epoch)
-            sampler.skip = offset * batch_size
-            train_set.set_epoch(epoch)
-            for batch in loader:
-                blur = batch["blur"].to(info.device, non_blocking=True)
-                target = batch["mmp"].to(info.device, non_blocking=True)
-                pred = ddp(blur)
-                loss, parts = prior_loss(pred, target, grad_weight)
-                if D.any_true(not torch.isfinite(loss).item(), info):
-                    raise TrainingError(f"non-finite loss at step {step + 1}; {out / 'last.pt'} keeps the last good "
-                                        "weights; lower --lr or check the data, then --resume")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                step += 1
-                bar.update(1)
-                if hook is not None:
-                    hook(step, model)
-                if step % log_every == 0 or step == total:
-                    loss_mean = D.all_mean(loss.item(), info)
-                    if run:
-                        run.log(step, epoch=epoch, loss=loss_mean, l1=parts["l1"], grad=parts["grad"],
-                                lr=scheduler.get_last_lr()[0])
-                    bar.set_postfix(loss=f"{loss_mean:.4f}")
-                if step % val_every == 0 or step == total:
-                    D.broadcast_buffers(model, info)
-                    if info.is_main:
-                        best, last_val = checkpoint_round(
-                            run, step, loss.item(), "val_l1", best, lower_is_better=True, save=save,
-                            validate=None if val_set is None else lambda: validate_prior(model, val_set, info.device))
-                    D.barrier(info)
-                if step >= total:
-                    break
+        for epoch, batch in resumed_batches(loader, sampler, train_set, step, total, steps_per_epoch,
+                                           batch_size):
+            blur = batch["blur"].to(info.device, non_blocking=True)
+            target = batch["mmp"].to(info.device, non_blocking=True)
+            pred = ddp(blur)
+            loss, parts = prior_loss(pred, target, grad_weight)
+            check_finite(loss, step, out, info)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            bar.update(1)
+            if hook is not None:
+                hook(step, model)
+            if step % log_every == 0 or step == total:
+                loss_mean = D.all_mean(loss.item(), info)
+                if run:
+                    run.log(step, epoch=epoch, loss=loss_mean, l1=parts["l1"], grad=parts["grad"],
+                            lr=scheduler.get_last_lr()[0])
+                bar.set_postfix(loss=f"{loss_mean:.4f}")
+            if step % val_every == 0 or step == total:
+                D.broadcast_buffers(model, info)
+                if info.is_main:
+                    best, last_val = checkpoint_round(
+                        run, step, loss.item(), "val_l1", best, lower_is_better=True, save=save,
+                        validate=None if val_set is None else lambda: validate_prior(model, val_set, info.device))
+                D.barrier(info)
     except KeyboardInterrupt:
         if info.is_main:
             save("last.pt", {"best_val_l1": best, "interrupted": True})

@@ -9,6 +9,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+#: Root attributes of every test index and shard (a valid mmp-h5 v1 header).
+ROOT_ATTRS = {"format": "mmp-h5", "format_version": 1, "K": 15.0, "crf": "gamma2.2",
+              "flow": json.dumps({"estimator": "test", "weights": "none", "iterations": 0}),
+              "frames": np.array([7, 7]), "stride": 7, "seed": 0, "mmpdata_version": "test"}
+
 
 def coded_frames(t: int, h: int, w: int, offset: int = 0) -> np.ndarray:
     y, x = np.mgrid[0:h, 0:w]
@@ -24,16 +29,13 @@ def write_mmp_h5(path, sequences: dict, with_mmp: bool = True) -> Path:
     path = Path(path)
     shards = path.with_suffix(".shards")
     shards.mkdir(parents=True, exist_ok=True)
-    root_attrs = {"format": "mmp-h5", "format_version": 1, "K": 15.0, "crf": "gamma2.2",
-                  "flow": json.dumps({"estimator": "test", "weights": "none", "iterations": 0}),
-                  "frames": np.array([7, 7]), "stride": 7, "seed": 0, "mmpdata_version": "test"}
     with h5py.File(path, "w") as index:
-        index.attrs.update(root_attrs)
+        index.attrs.update(ROOT_ATTRS)
         grp = index.create_group("sequences")
         for name, (t, h, w, split) in sequences.items():
             shard = shards / f"{name}.h5"
             with h5py.File(shard, "w") as f:
-                f.attrs.update(root_attrs)
+                f.attrs.update(ROOT_ATTRS)
                 if split is not None:
                     f.attrs["split"] = split
                 f["blur"] = coded_frames(t, h, w)
@@ -46,6 +48,23 @@ def write_mmp_h5(path, sequences: dict, with_mmp: bool = True) -> Path:
     return path
 
 
+def random_checkpoints(root, preset: str = "A1B1C4F5"):
+    """A randomly initialised MMP-Net and MMP-RNN saved as our checkpoints: (prior.pt path, deblur.pt path, the
+    MMP-RNN in eval mode). Imports are local so data-only tests stay light."""
+    from mmpmodel.checkpoint import save_checkpoint
+    from mmpmodel.mmpnet import MMPNet
+    from mmpmodel.mmprnn import MMPRNN
+
+    root = Path(root)
+    prior = MMPNet().eval()
+    prior_ck = save_checkpoint(root / "prior.pt", kind="prior", config={"width": 16}, model=prior.state_dict())
+    model = MMPRNN(preset, prior).eval()
+    cfg = {"preset": model.config.name, "model": model.config.to_dict(), "prior_config": {"width": 16}}
+    deblur_ck = save_checkpoint(root / "deblur.pt", kind="deblur", config=cfg, model=model.deblur_state_dict(),
+                                prior=prior.state_dict())
+    return prior_ck, deblur_ck, model
+
+
 def write_learnable_h5(path, names=("s0", "s1", "s2", "s3"), t: int = 6, size=(40, 40), seed: int = 0) -> Path:
     """Random smooth colour images whose 'MMP' is a fixed per-pixel function of the image (red channel / 255 / 2),
     so a network can learn it in a few dozen steps; sharp = blur shifted by one grey level."""
@@ -56,17 +75,14 @@ def write_learnable_h5(path, names=("s0", "s1", "s2", "s3"), t: int = 6, size=(4
     shards.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     h, w = size
-    root_attrs = {"format": "mmp-h5", "format_version": 1, "K": 15.0, "crf": "gamma2.2",
-                  "flow": json.dumps({"estimator": "test", "weights": "none", "iterations": 0}),
-                  "frames": np.array([7, 7]), "stride": 7, "seed": 0, "mmpdata_version": "test"}
     with h5py.File(path, "w") as index:
-        index.attrs.update(root_attrs)
+        index.attrs.update(ROOT_ATTRS)
         grp = index.create_group("sequences")
         for name in names:
             small = rng.integers(0, 256, (t, h // 4, w // 4, 3)).astype(np.uint8)
             blur = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_CUBIC) for f in small])
             with h5py.File(shards / f"{name}.h5", "w") as f:
-                f.attrs.update(root_attrs)
+                f.attrs.update(ROOT_ATTRS)
                 f["blur"] = blur
                 f["sharp"] = np.clip(blur.astype(int) + 1, 0, 255).astype(np.uint8)
                 f["mmp"] = (blur[..., 0] / 255.0 / 2).astype(np.float16)

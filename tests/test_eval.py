@@ -9,12 +9,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from _mmph5 import write_learnable_h5
+from _mmph5 import random_checkpoints, write_learnable_h5
 from cli.main import main
-from mmpmodel.checkpoint import save_checkpoint
 from mmpmodel.metrics import psnr, ssim
 from mmpmodel.mmpnet import MMPNet
-from mmpmodel.mmprnn import MMPRNN
 
 KEYS = {"psnr", "ssim", "frames", "protocol", "sequences", "params", "gmacs", "seconds_per_frame"}
 
@@ -24,12 +22,7 @@ def setup(tmp_path_factory):
     torch.manual_seed(0)
     root = tmp_path_factory.mktemp("eval")
     data = write_learnable_h5(root / "d.h5", names=("s0", "s1"), t=7, size=(20, 28))
-    prior = MMPNet().eval()
-    prior_ck = save_checkpoint(root / "prior.pt", kind="prior", config={"width": 16}, model=prior.state_dict())
-    model = MMPRNN("A1B1C4F5", prior).eval()
-    cfg = {"preset": model.config.name, "model": model.config.to_dict(), "prior_config": {"width": 16}}
-    deblur_ck = save_checkpoint(root / "deblur.pt", kind="deblur", config=cfg, model=model.deblur_state_dict(),
-                                prior=prior.state_dict())
+    prior_ck, deblur_ck, _ = random_checkpoints(root)
     return data, prior_ck, deblur_ck
 
 

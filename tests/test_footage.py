@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import cli.footage  # noqa: F401  (registers the command until cli.main lists it)
 from cli.main import main
 from mmpdata import footage as F
 from mmpdata.errors import InputError, SettingsMismatch

@@ -7,11 +7,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from _mmph5 import write_learnable_h5
+from _mmph5 import random_checkpoints, write_learnable_h5
 from cli.main import main
-from mmpmodel.checkpoint import save_checkpoint
-from mmpmodel.mmpnet import MMPNet
-from mmpmodel.mmprnn import MMPRNN
 from mmpmodel.visualize import heat_overlay
 
 
@@ -19,12 +16,7 @@ from mmpmodel.visualize import heat_overlay
 def setup(tmp_path_factory):
     torch.manual_seed(0)
     root = tmp_path_factory.mktemp("infer")
-    prior = MMPNet().eval()
-    prior_ck = save_checkpoint(root / "prior.pt", kind="prior", config={"width": 16}, model=prior.state_dict())
-    model = MMPRNN("A1B1C4F5", prior).eval()
-    cfg = {"preset": model.config.name, "model": model.config.to_dict(), "prior_config": {"width": 16}}
-    ck = save_checkpoint(root / "deblur.pt", kind="deblur", config=cfg, model=model.deblur_state_dict(),
-                         prior=prior.state_dict())
+    prior_ck, ck, model = random_checkpoints(root)
     rng = np.random.default_rng(0)
     frames = [cv2.GaussianBlur(rng.integers(0, 256, (22, 30, 3), dtype=np.uint8), (5, 5), 1.5) for _ in range(7)]
     folder = root / "clip"
