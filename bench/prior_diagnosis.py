@@ -46,7 +46,6 @@ def main() -> None:
                     help="what the bound predicts on smooth pixels (default: the data's mean MMP)")
     ap.add_argument("--per-frame", action="store_true", help="also print one line per frame")
     a = ap.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     model = MMPNet(16)
     model.load_state_dict(load_checkpoint(a.model, kind="prior")["model"])
     model.eval()
@@ -61,7 +60,7 @@ def main() -> None:
                 truth = np.clip(g["mmp"][t].astype(np.float64), 0.0, 1.0)
                 frames.append((info.name, t, truth, pred, texture_mask(g["sharp"][t])))
 
-    mean = float(np.mean([fr[2].mean() for fr in frames]))  # equal-sized frames: the pixel mean
+    mean = sum(float(fr[2].sum()) for fr in frames) / sum(fr[2].size for fr in frames)  # as mmp eval
     smooth_value = mean if a.smooth_value is None else a.smooth_value
     sums = {k: [0.0, 0.0, 0] for k in ("all", "textured", "smooth")}  # model error, baseline error, pixels
     bound = 0.0
