@@ -24,8 +24,7 @@ import numpy as np
 import torch
 
 from mmpdata.datasets import open_h5, read_index
-from mmpmodel.checkpoint import load_checkpoint
-from mmpmodel.mmpnet import MMPNet
+from mmpmodel.checkpoint import load_prior
 
 TEXTURE_SIGMA = 8.0
 TEXTURE_THRESHOLD = 20.0
@@ -40,15 +39,14 @@ def texture_mask(sharp: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True, help="prior checkpoint (train-prior's best.pt / last.pt)")
+    ap.add_argument("--model", required=True,
+                    help="prior checkpoint (train-prior's best.pt / last.pt), or a deblurring one (its prior)")
     ap.add_argument("--data", required=True, help="mmp-h5 index with blur, sharp and mmp")
     ap.add_argument("--smooth-value", type=float, default=None,
                     help="what the bound predicts on smooth pixels (default: the data's mean MMP)")
     ap.add_argument("--per-frame", action="store_true", help="also print one line per frame")
     a = ap.parse_args()
-    model = MMPNet(16)
-    model.load_state_dict(load_checkpoint(a.model, kind="prior")["model"])
-    model.eval()
+    model, _ = load_prior(a.model)
 
     frames = []  # (sequence, index, truth, prediction, textured)
     with open_h5(a.data) as f, torch.inference_mode():

@@ -205,7 +205,7 @@ def train_prior(data: str | Path, out: str | Path, *, steps: int | None = None, 
         if run:
             run.close()
     summary = {"out": str(out), "steps": step, "val_l1": last_val, "best_val_l1": None if best == math.inf else best,
-               "seconds": round(time.time() - t0, 2), "train_sequences": [r.sequence for r in split.train],
+               "seconds": round(time.time() - t0, 2), "train_sequences": sorted({r.sequence for r in split.train}),
                "val_sequences": sorted({r.sequence for r in split.val}), "model": model}
     D.cleanup(info)
     return summary
