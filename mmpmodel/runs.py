@@ -94,6 +94,15 @@ def resumed_batches(loader, sampler, dataset, step: int, total: int, steps_per_e
                 return
 
 
+def report_loss(run: "RunDir | None", bar, step: int, epoch: int, loss, info, **values) -> None:
+    """Log the loss averaged over processes (a collective: every rank calls it) with ``values``, on rank 0's
+    metrics file (``run`` is None elsewhere), and show it on the progress bar."""
+    loss_mean = D.all_mean(loss.item(), info)
+    if run:
+        run.log(step, epoch=epoch, loss=loss_mean, **values)
+    bar.set_postfix(loss=f"{loss_mean:.4f}")
+
+
 def check_finite(loss, step: int, out: Path, info) -> None:
     """TrainingError on every rank when any rank's loss is NaN/inf (before the step that would spoil the weights)."""
     if D.any_true(not torch.isfinite(loss).item(), info):

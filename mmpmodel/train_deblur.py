@@ -31,7 +31,8 @@ from .losses import DeblurLoss
 from .metrics import psnr, tensor_to_uint8
 from .mmprnn import MMPRNN, RADIUS
 from .presets import parse_preset
-from .runs import RunDir, check_finite, check_new_or_resume, checkpoint_round, resumed_batches
+from .runs import (RunDir, check_finite, check_new_or_resume, checkpoint_round, report_loss,
+                   resumed_batches)
 from .train_prior import evenly_spaced
 
 log = logging.getLogger(__name__)
@@ -189,11 +190,8 @@ def train_deblur(data: str | Path, out: str | Path, *, preset: str, prior: str |
             if hook is not None:
                 hook(step, model)
             if step % log_every == 0 or step == total:
-                loss_mean = D.all_mean(loss.item(), info)
-                if run:
-                    run.log(step, epoch=epoch, loss=loss_mean, grad_norm=float(grad_norm),
+                report_loss(run, bar, step, epoch, loss, info, grad_norm=float(grad_norm),
                             lr=scheduler.get_last_lr()[0], **parts)
-                bar.set_postfix(loss=f"{loss_mean:.4f}")
             if step % val_every == 0 or step == total:
                 if info.is_main:
                     best, last_val = checkpoint_round(

@@ -25,7 +25,8 @@ from mmpdata.errors import InputError
 from . import distributed as D
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .mmpnet import MMPNet
-from .runs import RunDir, check_finite, check_new_or_resume, checkpoint_round, resumed_batches
+from .runs import (RunDir, check_finite, check_new_or_resume, checkpoint_round, report_loss,
+                   resumed_batches)
 
 log = logging.getLogger(__name__)
 
@@ -183,11 +184,8 @@ def train_prior(data: str | Path, out: str | Path, *, steps: int | None = None, 
             if hook is not None:
                 hook(step, model)
             if step % log_every == 0 or step == total:
-                loss_mean = D.all_mean(loss.item(), info)
-                if run:
-                    run.log(step, epoch=epoch, loss=loss_mean, l1=parts["l1"], grad=parts["grad"],
+                report_loss(run, bar, step, epoch, loss, info, l1=parts["l1"], grad=parts["grad"],
                             lr=scheduler.get_last_lr()[0])
-                bar.set_postfix(loss=f"{loss_mean:.4f}")
             if step % val_every == 0 or step == total:
                 D.broadcast_buffers(model, info)
                 if info.is_main:
