@@ -20,7 +20,8 @@ from . import distributed as D
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RunDir", "check_new_or_resume", "checkpoint_round", "write_json"]
+__all__ = ["RunDir", "check_finite", "check_new_or_resume", "checkpoint_round", "report_loss", "resumed_batches",
+           "write_json"]
 
 
 def write_json(path: str | Path, payload: dict) -> Path:
