@@ -7,6 +7,9 @@ sample-footage (6 training sequences, default photographs) -> synthesize (dense 
     .venv/bin/python bench/prior_must_show.py --work /tmp/pms [--train-seed 0] [--unseen-seed 5] [--seed 0]
         [--train-images astronaut,chelsea,... --train-sequences 12] [--unseen-sequences 4]
 
+Ceiling test (docs/training.md, fourth round): ``--train-images coffee,rocket --train-sequences 12 --train-seed
+100`` trains on footage of the very photographs that are scored (other camera paths), so only the motion is unseen.
+
 ``--footage-rev REV`` renders the footage with mmpdata/footage.py as of git revision REV (e.g. HEAD before a
 change) to compare footage styles; the rest of the toolkit is the working tree's.
 """
