@@ -45,6 +45,7 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
+from mmpdata.crf import get_crf
 from mmpdata.errors import InputError, SettingsMismatch
 
 log = logging.getLogger(__name__)
@@ -297,7 +298,7 @@ SHUTTER = 0.0
 #: Largest spacing (frame px) between the sub-exposures that make up one frame's own motion blur.
 _SUB_STEP = 0.5
 _MAX_SUBS = 32
-_GAMMA = 2.2  # sub-exposures add up as light: averaged in linear space
+_LIGHT = get_crf("gamma2.2")  # sub-exposures add up as light: averaged in linear space
 
 
 def _pose(maps: np.ndarray, t: int, tau: float) -> np.ndarray:
@@ -385,9 +386,9 @@ def render_frames(scene: Scene, supersample: int = 2, shutter: float = 0.0) -> l
             for tau in taus:
                 view = _render_pose(scene, _pose(m.background, t, tau),
                                     None if m.sprite is None else _pose(m.sprite, t, tau), ss, frame_pts)
-                lin = np.power(np.clip(view, 0.0, 255.0) / 255.0, _GAMMA)
+                lin = _LIGHT.to_linear(view / 255.0)
                 acc = lin if acc is None else acc + lin
-            canvas = np.power(acc / len(taus), 1.0 / _GAMMA) * 255.0
+            canvas = _LIGHT.from_linear(acc / len(taus)) * 255.0
         frame = cv2.resize(canvas, (w, h), interpolation=cv2.INTER_AREA) if ss > 1 else canvas
         out.append(np.clip(np.rint(frame), 0, 255).astype(np.uint8))
     return out
