@@ -23,7 +23,10 @@ from mmpdata.footage import DEFAULT_IMAGES, PHOTOS, SHUTTER, parse_size, render_
 @click.option("--shutter", default=SHUTTER, show_default=True, type=float,
               help="Exposure of each rendered frame as a fraction of the frame interval (its own motion blur, as "
                    "a 240 fps camera has); 0 renders instantaneous frames.")
-def sample_footage(out_dir, sequences, frames, size, seed, split, images, foreground, shutter):
+@click.option("--motion", default=1.0, show_default=True, type=float,
+              help="Scale of the camera and sprite speeds; 1 gives GOPRO-like blur relative to the frame size "
+                   "(speeds are defined for a 1280-px-wide frame and scaled to --size).")
+def sample_footage(out_dir, sequences, frames, size, seed, split, images, foreground, shutter, motion):
     """Render GOPRO-like sequence folders from photographs moved along known smooth camera paths.
 
     Beside each sequence folder SEQ, SEQ.motion.npz holds the exact per-pair flow magnitudes (fwd, bwd) and
@@ -32,7 +35,7 @@ def sample_footage(out_dir, sequences, frames, size, seed, split, images, foregr
     names = tuple(n.strip() for n in images.split(",") if n.strip())
     paths = render_sample_footage(out_dir, sequences=sequences, frames=frames, size=parse_size(size), seed=seed,
                                   split=split, images=names, foreground=foreground,
-                                  shutter=shutter)
+                                  shutter=shutter, motion=motion)
     for path in paths:
         click.echo(str(path))
     click.echo(f"{len(paths)} sequences x {frames} frames ({size}) with motion ground truth in {out_dir}")

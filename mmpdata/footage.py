@@ -5,7 +5,7 @@ per-pixel motion is known. We move real photographs (scikit-image's bundled ones
 camera paths and, optionally, slide a soft-edged elliptical sprite cut from another photograph over them. Because
 every frame is "photograph warped by a known affine map", the flow between any two frames is known in closed form.
 The camera moves like a hand-held high-frame-rate camera (GOPRO): stop-and-go, nearly still for a while, then a fast
-pan (up to ~6 px per frame), with a per-sequence top speed, so blur ranges from none to heavy within and across
+pan (up to ~14 px per frame of a 1280-px-wide frame, scaled to the rendered width), with a per-sequence top speed, so blur ranges from none to heavy within and across
 sequences (see :func:`random_camera`).
 
 Coordinates: pixel centres sit at integer positions, x = column, y = row (OpenCV's convention). A frame t shows the
@@ -186,29 +186,42 @@ def _integrate(rate: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Every speed below is in pixels per frame of a 1280-px-wide frame (GOPRO's width) and scales with the rendered
+#: width (``motion_scale``), so the blur relative to the frame is the same at any size. At these values, 7-13 frames
+#: averaged give GOPRO-like blur: mean MMP about 0.04 at 192x128 (the speeds once used at 576 px, shrunk 3x).
+REFERENCE_WIDTH = 1280
 #: Per-sequence top pan speed (px per frame at full envelope), drawn log-uniformly: calm to fast hand-held pans.
-PAN_SPEED = (2.0, 6.5)
+PAN_SPEED = (4.44, 14.4)
 #: Top rotation / zoom speed at the frame corners (px per frame at full envelope): spatial variation of the blur.
-CORNER_SPEED = (0.4, 1.6)
+CORNER_SPEED = (0.89, 3.56)
+#: Peak speed of the sprite's centre (px per frame).
+SPRITE_SPEED = (3.33, 7.78)
 
 
-def random_camera(rng: np.random.Generator, frames: int, size: tuple[int, int]) -> np.ndarray:
+def motion_scale(width: int, motion: float = 1.0) -> float:
+    """Factor from the speeds above (1280-px frame) to px per frame at ``width``, times the user's ``motion``."""
+    return motion * width / REFERENCE_WIDTH
+
+
+def random_camera(rng: np.random.Generator, frames: int, size: tuple[int, int], motion: float = 1.0) -> np.ndarray:
     """Smooth hand-held camera motion (L, 3, 3), reference -> frame pixels: a pan whose speed follows a stop-and-go
     envelope (:func:`speed_envelope`, from ~0 up to a per-sequence top speed in :data:`PAN_SPEED`) along a slowly
     turning (sometimes reversing) heading, plus rotation and zoom about the frame centre whose rates follow the same
-    envelope, so the blur varies over time (stops and pans), across sequences (the top speed) and over space."""
+    envelope, so the blur varies over time (stops and pans), across sequences (the top speed) and over space.
+    Speeds scale with the width (:func:`motion_scale`); ``motion`` multiplies them."""
     w, h = size
+    k = motion_scale(w, motion)
     t = np.arange(frames, dtype=np.float64)
     centre = np.array([(w - 1) / 2, (h - 1) / 2])
     radius = float(np.hypot(w, h) / 2)
     env = speed_envelope(rng, t)
-    top = float(np.exp(rng.uniform(*np.log(PAN_SPEED))))
+    top = k * float(np.exp(rng.uniform(*np.log(PAN_SPEED))))
     heading = rng.uniform(0, 2 * np.pi) + rng.uniform(0.5, 2.5) * _wave(rng, t, [(40, 100)], [1.0])
-    jitter = 0.1 * np.stack([_wave(rng, t, [(5, 11)], [1.0]), _wave(rng, t, [(5, 11)], [1.0])], axis=1)
+    jitter = 0.1 * k * np.stack([_wave(rng, t, [(5, 11)], [1.0]), _wave(rng, t, [(5, 11)], [1.0])], axis=1)
     velocity = (top * env)[:, None] * np.stack([np.cos(heading), np.sin(heading)], axis=1) + jitter
     d = _integrate(velocity)
-    theta = _integrate(env * rng.uniform(*CORNER_SPEED) / radius * _wave(rng, t, [(25, 70)], [1.0]))
-    zoom = np.exp(_integrate(env * rng.uniform(*CORNER_SPEED) / radius * _wave(rng, t, [(25, 70)], [1.0])))
+    theta = _integrate(env * k * rng.uniform(*CORNER_SPEED) / radius * _wave(rng, t, [(25, 70)], [1.0]))
+    zoom = np.exp(_integrate(env * k * rng.uniform(*CORNER_SPEED) / radius * _wave(rng, t, [(25, 70)], [1.0])))
     return _camera(t, centre, d, theta, zoom)
 
 
@@ -232,9 +245,10 @@ def fit_photo(camera: np.ndarray, size: tuple[int, int], photo_shape: tuple[int,
     return np.stack([(m @ place)[:2] for m in camera])
 
 
-def random_sprite(rng: np.random.Generator, frames: int, size: tuple[int, int]) -> tuple[np.ndarray, tuple[float, float]]:
+def random_sprite(rng: np.random.Generator, frames: int, size: tuple[int, int],
+                  motion: float = 1.0) -> tuple[np.ndarray, tuple[float, float]]:
     """A translating elliptical sprite: (L, 2, 3) sprite-local -> frame maps and the radii (r_x, r_y) in px.
-    The centre follows a Lissajous path that stays inside the frame, peak speed 1.5-3.5 px per frame, travelled
+    The centre follows a Lissajous path that stays inside the frame, peak speed :data:`SPRITE_SPEED`, travelled
     stop-and-go (its own :func:`speed_envelope`), so the sprite too is sometimes still and sometimes blurred."""
     w, h = size
     base = min(w, h)
@@ -243,7 +257,7 @@ def random_sprite(rng: np.random.Generator, frames: int, size: tuple[int, int]) 
     centre = np.array([(w - 1) / 2, (h - 1) / 2])
     amp = np.maximum(centre - np.array(radii) * 0.6, 1.0)
     angle = rng.uniform(0, np.pi / 2)
-    speed = rng.uniform(1.5, 3.5) * np.array([np.cos(angle), np.sin(angle)])
+    speed = motion_scale(w, motion) * rng.uniform(*SPRITE_SPEED) * np.array([np.cos(angle), np.sin(angle)])
     omega = np.maximum(speed / amp, 1e-3)
     phase = rng.uniform(0, 2 * np.pi, 2)
     progress = _integrate(speed_envelope(rng, t))  # "time" along the path: stands still where the envelope is ~0
@@ -395,16 +409,16 @@ def render_frames(scene: Scene, supersample: int = 2, shutter: float = 0.0) -> l
 
 
 def make_scene(rng: np.random.Generator, frames: int, size: tuple[int, int], image: str,
-               sprite_image: str | None) -> tuple[Scene, dict]:
+               sprite_image: str | None, motion: float = 1.0) -> tuple[Scene, dict]:
     """A random scene (camera path, optional sprite) over the named photographs, and its JSON description."""
     photo = load_photo(image)
-    camera = random_camera(rng, frames, size)
+    camera = random_camera(rng, frames, size, motion)
     background = fit_photo(camera, size, photo.shape[:2], rng)
     desc = {"image": image, "sprite_image": sprite_image}
     if sprite_image is None:
         return Scene(Motion(size, background), photo), desc
     sprite_photo = load_photo(sprite_image)
-    sprite, radii = random_sprite(rng, frames, size)
+    sprite, radii = random_sprite(rng, frames, size, motion)
     source = sprite_source(rng, radii, sprite_photo)
     return Scene(Motion(size, background, sprite, radii), photo, sprite_photo, source), desc
 
@@ -501,12 +515,14 @@ def _write_sequence(folder: Path, name: str, scene: Scene, meta: dict, shutter: 
 def render_sample_footage(out_dir: str | Path, sequences: int = 3, frames: int = 40,
                           size: tuple[int, int] = (320, 192), seed: int = 0, split: bool = True,
                           images: Sequence[str] | None = None, foreground: bool = True,
-                          progress: bool | None = None, shutter: float = SHUTTER) -> list[Path]:
+                          progress: bool | None = None, shutter: float = SHUTTER,
+                          motion: float = 1.0) -> list[Path]:
     """Render GOPRO_Large_all-like sequence folders with exact motion ground truth; returns the sequence folders.
 
     Sequence j shows ``images[j % len(images)]`` (default :data:`DEFAULT_IMAGES`) with, when ``foreground``, a
     sprite cut from the next image. Its random path depends only on (seed, j). With ``split`` the last
     max(1, n // 3) sequences go to ``test/`` and the rest to ``train/`` (one sequence: ``train/`` only).
+    Speeds are GOPRO-like relative to the frame width (see :data:`PAN_SPEED`); ``motion`` scales them.
     An existing complete sequence rendered with the same settings is kept; different settings raise
     SettingsMismatch.
     """
@@ -520,6 +536,8 @@ def render_sample_footage(out_dir: str | Path, sequences: int = 3, frames: int =
         raise InputError(f"--size {w}x{h}: width and height must be at least {MIN_SIZE} px, e.g. 320x192")
     if not 0.0 <= shutter <= 1.0:
         raise InputError(f"--shutter {shutter}: must lie in [0, 1] (fraction of the frame interval)")
+    if not (np.isfinite(motion) and motion > 0):
+        raise InputError(f"--motion {motion}: must be a positive number (1 = GOPRO-like blur for the frame size)")
     if not images:
         raise InputError("no photographs given; name at least one of " + ", ".join(PHOTOS))
     for name in images:
@@ -536,7 +554,7 @@ def render_sample_footage(out_dir: str | Path, sequences: int = 3, frames: int =
         image = images[j % len(images)]
         sprite_image = (images[(j + 1) % len(images)] if foreground else None)
         settings = {"seed": seed, "index": j, "frames": frames, "size": [w, h], "image": image,
-                    "sprite_image": sprite_image}
+                    "sprite_image": sprite_image, "motion": motion}
         if shutter:  # absent when 0, so footage rendered before the option existed is still recognised
             settings["shutter"] = shutter
         json_path, npz_path = _truth_paths(folder / name)
@@ -553,7 +571,7 @@ def render_sample_footage(out_dir: str | Path, sequences: int = 3, frames: int =
                                    "choose an empty output folder or delete it")
         folder.mkdir(parents=True, exist_ok=True)
         rng = np.random.default_rng([seed, j])
-        scene, desc = make_scene(rng, frames, (w, h), image, sprite_image)
+        scene, desc = make_scene(rng, frames, (w, h), image, sprite_image, motion)
         _write_sequence(folder, name, scene, _motion_json(name, scene, desc, settings), shutter)
         log.info("%s: %d frames %dx%d (%s%s)", folder / name, frames, w, h, image,
                  f" + sprite from {sprite_image}" if sprite_image else "")

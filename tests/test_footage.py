@@ -121,7 +121,7 @@ def test_integer_translation_renders_exact_shift():
 def test_warping_with_truth_reproduces_frames(images):
     """Photometric check of render + truth together: frame i+1 sampled at x + fwd(x) is frame i (and back)."""
     rng = np.random.default_rng([7, 0])
-    scene, _ = F.make_scene(rng, 12, (160, 96), images[0], images[1])
+    scene, _ = F.make_scene(rng, 12, (160, 96), images[0], images[1], motion=576 / 160)
     frames, m = F.render_frames(scene), scene.motion
     assert m.visible(0).mean() > 0.05  # the sprite is in the picture
     speed = m.magnitudes()[0].mean(axis=(1, 2))
@@ -151,7 +151,8 @@ def test_motion_is_stop_and_go_like_hand_held_footage():
     for j in range(16):
         rng = np.random.default_rng([0, j])
         size = (160, 96)
-        m = F.Motion(size, F.fit_photo(F.random_camera(rng, 40, size), size, (300, 451), rng))
+        # speeds are defined for a 1280-px frame; motion 576/160 gives the px speeds of a 576-px-wide frame
+        m = F.Motion(size, F.fit_photo(F.random_camera(rng, 40, size, motion=576 / 160), size, (300, 451), rng))
         fwd, bwd = m.magnitudes()
         pair = (fwd.mean(axis=(1, 2)) + bwd.mean(axis=(1, 2))) / 2
         windows += [pair[a:a + 6].mean() for a in range(0, len(pair) - 5, 3)]  # 7-frame windows
@@ -172,7 +173,7 @@ def test_sprite_moves_stop_and_go():
     steps = []
     for j in range(8):
         rng = np.random.default_rng([0, j])
-        maps, _ = F.random_sprite(rng, 40, (160, 96))
+        maps, _ = F.random_sprite(rng, 40, (160, 96), motion=576 / 160)
         steps.append(np.linalg.norm(np.diff(maps[:, :, 2], axis=0), axis=1))  # centre displacement per frame, px
         assert steps[-1].min() < 0.1 and steps[-1].max() > 1.0
     steps = np.concatenate(steps)
@@ -359,3 +360,18 @@ def test_shutter_is_part_of_the_settings_a_rerun_must_match(tmp_path):
     F.render_sample_footage(tmp_path, **kw)  # same settings: kept
     with pytest.raises(SettingsMismatch):
         F.render_sample_footage(tmp_path, shutter=1.0, **kw)
+
+
+def test_speeds_scale_with_the_frame_width_and_motion():
+    """Speeds are defined for a 1280-px frame: the same random path at half the width moves half as many pixels,
+    and --motion multiplies them (so the blur relative to the frame does not depend on --size)."""
+    def pan(size, motion=1.0):
+        cam = F.random_camera(np.random.default_rng(5), 30, size, motion)
+        centre = np.array([(size[0] - 1) / 2, (size[1] - 1) / 2, 1.0])
+        path = np.array([np.linalg.inv(m) @ centre for m in cam])[:, :2]  # view centre in reference px
+        return np.linalg.norm(np.diff(path, axis=0), axis=1)
+
+    full, half = pan((1280, 720)), pan((640, 360))
+    np.testing.assert_allclose(half, full / 2, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(pan((640, 360), motion=3.0), 3 * half, rtol=1e-6, atol=1e-9)
+    assert 4.0 < full.max() < 14.5 * 1.2               # top pan speed within PAN_SPEED (px/frame at 1280 px)
