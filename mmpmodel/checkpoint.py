@@ -119,7 +119,7 @@ def load_prior(path: str | Path, map_location: str | torch.device = "cpu"):
     if state is None:
         raise FormatError(f"{path}: this deblurring checkpoint was trained without a prior; pass a prior checkpoint")
     cfg = ck["config"] if ck["kind"] == "prior" else ck["config"].get("prior_config", {})
-    net = MMPNet(width=int(cfg.get("width", 16)))
+    net = MMPNet.from_config(cfg, str(path))
     _load_weights(net, state, Path(path), "MMP-Net")
     return net.eval(), ck
 
@@ -136,7 +136,7 @@ def load_deblur(path: str | Path, map_location: str | torch.device = "cpu"):
     if config.prior:
         if "prior" not in ck:
             raise FormatError(f"{path}: deblurring checkpoint without its prior weights")
-        prior = MMPNet(width=int(ck["config"].get("prior_config", {}).get("width", 16)))
+        prior = MMPNet.from_config(ck["config"].get("prior_config", {}), str(path))
         _load_weights(prior, ck["prior"], Path(path), "MMP-Net")
     model = MMPRNN(config, prior)
     try:

@@ -3,6 +3,14 @@
 Paper section 3.1 / Fig. 2: a 9x9 convolution for a wide receptive field, a four-level UNet with bilinear
 upsampling, a residual dense block to refine, and a 1x1 convolution with a sigmoid so the map lies in [0, 1]
 (the prior is normalised by K). 0.85 M parameters.
+
+Two ways to handle sizes that are not multiples of 16 (``padding``):
+
+* ``"replicate"`` (default): replicate-pad the bottom/right to a multiple of 16, run, crop back. Every skip
+  connection lines up exactly and the border pixels see a continuation of the image.
+* ``"reference"``: what the authors' UNet did: no padding up front; each 2x2 max-pool floors odd sizes and each
+  upsampling zero-pads (split left/right, top/bottom) to its skip's size. Imported published weights use it, so they
+  give their code's output at every size. Both modes agree exactly when H and W are multiples of 16.
 """
 from __future__ import annotations
 
@@ -10,10 +18,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mmpdata.errors import FormatError
+
 from .blocks import RDB, conv, crop_to, pad_to_multiple
 
 #: Four 2x2 max-pools: padding the input to a multiple of 16 keeps every skip connection aligned.
 SIZE_MULTIPLE = 16
+#: The ``padding`` modes of :class:`MMPNet` (see the module docstring).
+PADDINGS = ("replicate", "reference")
 
 
 class DoubleConv(nn.Module):
@@ -59,8 +71,11 @@ class Up(nn.Module):
 class MMPNet(nn.Module):
     """Blurry RGB frame (B, 3, H, W) in [0, 1] -> motion-magnitude prior (B, 1, H, W) in [0, 1]; any H, W."""
 
-    def __init__(self, width: int = 16):
+    def __init__(self, width: int = 16, padding: str = "replicate"):
         super().__init__()
+        if padding not in PADDINGS:
+            raise ValueError(f"padding must be one of {PADDINGS}, not {padding!r}")
+        self.width, self.padding = width, padding
         w = width
         self.head = conv(3, w, 9)
         self.inc = DoubleConv(w, w)
@@ -71,8 +86,28 @@ class MMPNet(nn.Module):
         self.refine = RDB(w, w // 2, 3)
         self.tail = conv(w, 1, 1)
 
+    def config_dict(self) -> dict:
+        """What rebuilds this network (``prior_config`` / a prior checkpoint's ``config``)."""
+        return {"width": self.width, "padding": self.padding}
+
+    @classmethod
+    def from_config(cls, config: dict, source: str = "checkpoint") -> "MMPNet":
+        """An untrained MMPNet as ``config`` describes it (missing keys: the defaults); FormatError when unknown."""
+        padding = config.get("padding", "replicate")
+        if padding not in PADDINGS:
+            raise FormatError(f"{source}: unknown MMP-Net padding {padding!r} "
+                              f"(this version knows {', '.join(PADDINGS)}); upgrade the toolkit")
+        return cls(width=int(config.get("width", 16)), padding=padding)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, size = pad_to_multiple(x - 0.5, SIZE_MULTIPLE)
+        if self.padding == "reference":
+            # Their UNet needs at least 16 pixels for its four max-pools; smaller frames are replicate-padded.
+            h, w = x.shape[-2:]
+            x, size = (x - 0.5), (h, w)
+            if h < SIZE_MULTIPLE or w < SIZE_MULTIPLE:
+                x = F.pad(x, (0, max(0, SIZE_MULTIPLE - w), 0, max(0, SIZE_MULTIPLE - h)), mode="replicate")
+        else:
+            x, size = pad_to_multiple(x - 0.5, SIZE_MULTIPLE)
         x1 = self.inc(self.head(x))
         x2 = self.down1(x1)
         x3 = self.down2(x2)

@@ -7,7 +7,8 @@ The network splits into three parts, which is what makes it cheap to train and t
   a whole clip is encoded as one batch, and a replicated end frame is encoded once.
 * ``step`` (recurrent): RDB-Net-A on [l_t, l_{t-1}, h_{t-1}] gives f_t (5C); a small head gives the new state h_t.
 * ``reconstruct`` (frame t, once f_{t+2} exists): fuse f_{t-2..t+2} (1x1 conv), RDB-Net-B, two transposed convs,
-  5x5 conv to RGB, plus a 9x9 conv on the blurry centre frame as a global skip.
+  5x5 conv to RGB, plus a 9x9 conv on the blurry centre frame as a global skip. With ``fusion_attention`` a channel
+  attention reweights the 25C concatenation before the 1x1 fusion (the authors' GOPRO code).
 
 Inputs and outputs are RGB in [0, 1]; inside, frames are shifted to [-0.5, 0.5] as in the published code, and
 the output is shifted back (it is not clamped, so the loss sees the raw prediction).
@@ -53,6 +54,24 @@ class MMAM(nn.Module):
         return features * (1 + self.gamma(mmp))
 
 
+class ChannelAttention(nn.Module):
+    """Squeeze-and-excitation: x * sigmoid(conv1x1(ReLU(conv1x1(mean of x over H, W)))), widths C -> C/16 -> C.
+
+    Optional (``fusion_attention``): the authors' GOPRO code applies it to the fused features, so importing their
+    GOPRO weights needs it; their BSD code builds it but never calls it, and the paper's parameter counts leave it out.
+    """
+
+    def __init__(self, channels: int, reduction: int = 16):
+        super().__init__()
+        hidden = max(1, channels // reduction)
+        self.reduce = conv(channels, hidden, 1)
+        self.expand = conv(hidden, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = x.mean(dim=(-2, -1), keepdim=True)
+        return x * torch.sigmoid(self.expand(torch.relu(self.reduce(w))))
+
+
 class MMPRNN(nn.Module):
     """MMP-RNN for one :class:`MMPRNNConfig` (or preset name); `prior` is the (trained) MMP-Net to freeze inside.
 
@@ -72,6 +91,7 @@ class MMPRNN(nn.Module):
         self.down2 = RDBDown(2 * c, int(1.5 * c), 2 * c if config.l_state else 4 * c)
         self.fem = RDBNet(5 * c, 2 * c, config.n_a)
         self.to_state = nn.Sequential(conv(5 * c, c, 3), RDB(c, c, 3), conv(c, c, 3))
+        self.fuse_attention = ChannelAttention((2 * RADIUS + 1) * 5 * c) if config.fusion_attention else None
         self.fuse = conv((2 * RADIUS + 1) * 5 * c, 5 * c, 1)
         self.rm = RDBNet(5 * c, 2 * c, config.n_b)
         self.decoder = nn.Sequential(up_conv(5 * c, 2 * c), up_conv(2 * c, c), conv(c, 3, 5))
@@ -156,7 +176,10 @@ class MMPRNN(nn.Module):
 
     def reconstruct(self, features: list[torch.Tensor], centre: torch.Tensor) -> torch.Tensor:
         """Output frame in [0, 1] space from f_{t-2..t+2} and the blurry centre frame (H, W multiples of 4)."""
-        y = self.decoder(self.rm(self.fuse(torch.cat(features, dim=1))))
+        x = torch.cat(features, dim=1)
+        if self.fuse_attention is not None:
+            x = self.fuse_attention(x)
+        y = self.decoder(self.rm(self.fuse(x)))
         return y + self.skip(centre - 0.5) + 0.5
 
     # --------------------------------------------------------------------------------------------- whole clips

@@ -106,7 +106,8 @@ def train_deblur(data: str | Path, out: str | Path, *, preset: str, prior: str |
         prior_net, _ = load_prior(prior)
         prior_net.requires_grad_(False)
     config = {"kind": "deblur", "data": str(Path(data).resolve()), "preset": cfg.name, "model": cfg.to_dict(),
-              "prior": None if prior is None else str(Path(prior).resolve()), "prior_config": {"width": 16},
+              "prior": None if prior is None else str(Path(prior).resolve()),
+              "prior_config": prior_net.config_dict() if prior_net is not None else {"width": 16},
               "steps": steps, "epochs": epochs, "batch_size": batch_size, "patch": patch, "lr": lr, "seed": seed,
               "mm_loss": mm_loss, "prior_source": prior_source, "val_fraction": val_fraction,
               "grad_clip": grad_clip, "world_size": info.world_size}
