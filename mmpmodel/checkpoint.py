@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from mmpdata.atomic import file_mode
 from mmpdata.errors import FormatError, InputError
 
 __all__ = ["FORMAT", "VERSION", "KINDS", "save_checkpoint", "load_checkpoint", "rng_state", "set_rng_state"]
@@ -69,6 +70,7 @@ def save_checkpoint(path: str | Path, *, kind: str, config: dict, model: dict, s
         if value is not None:
             payload[key] = value
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, file_mode())  # mkstemp makes 0600; give the umask's mode like open() would
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)

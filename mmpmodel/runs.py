@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from mmpdata.atomic import file_mode
 from mmpdata.errors import InputError, SettingsMismatch, TrainingError
 
 from . import distributed as D
@@ -29,6 +30,7 @@ def write_json(path: str | Path, payload: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, file_mode())  # mkstemp makes 0600; give the umask's mode like open() would
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(payload, f, indent=2, sort_keys=True)
