@@ -1,14 +1,15 @@
 """Torch datasets over mmp-h5 files: MMP-Net training pairs and MMP-RNN training clips.
 
-The index file is only read for its table of contents when a dataset is built; the HDF5 file itself is opened
-lazily in whichever process first reads an item (each DataLoader worker gets its own handle, because h5py handles
-cannot cross a fork). Augmentation draws from an RNG seeded by (seed, epoch, item), so the samples a run sees do not
+Every dataset reads through one checked reader (:class:`mmpdata.h5format.MMPDataset`, see :func:`open_data`): the
+index and its shards are checked once when a dataset is built (a damaged or mismatched shard is a one-line
+FormatError naming it), the HDF5 file itself is opened lazily in whichever process first reads an item (each
+DataLoader worker gets its own handle, because h5py handles cannot cross a fork), and every read turns a damaged
+chunk or NaN/inf in the stored MMP into a FormatError naming the shard and the window. Augmentation draws from an RNG seeded by (seed, epoch, item), so the samples a run sees do not
 depend on the number of workers or processes, and a resumed run sees exactly what it would have seen.
 """
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,26 +20,14 @@ import torch
 from torch.utils.data import Dataset
 
 from .errors import FormatError, InputError
-from .h5format import open_checked
+from .h5format import MMPDataset, SequenceInfo
 
 log = logging.getLogger(__name__)
 
 __all__ = ["SequenceInfo", "Range", "Split", "read_index", "split_sequences", "PriorClips", "VideoClips",
-           "open_h5"]
+           "open_h5", "open_data"]
 
 VALIDATION_NAMES = ("val", "valid", "validation")
-
-
-@dataclass(frozen=True)
-class SequenceInfo:
-    """Table-of-contents entry of one sequence in an mmp-h5 file."""
-
-    name: str
-    frames: int
-    height: int
-    width: int
-    split: str | None
-    has_mmp: bool
 
 
 @dataclass(frozen=True)
@@ -60,41 +49,29 @@ class Split:
     val: list[Range]
 
 
-def open_h5(path: str | Path) -> h5py.File:
-    """Open an mmp-h5 index read-only; FormatError naming it when it is not HDF5, not mmp-h5 or a lone shard."""
-    f = open_checked(Path(path))
-    if "sequences" not in f:
-        f.close()
-        raise FormatError(f"{path}: an mmp-h5 shard, not an index (no 'sequences' group); pass the index file, "
+def open_data(source: str | Path | MMPDataset) -> MMPDataset:
+    """The checked reader of an mmp-h5 *index* (:class:`mmpdata.h5format.MMPDataset`): pass it around instead of
+    the path and the file is checked once; a path is opened (checks cached per process while the files are
+    unchanged). FormatError naming the file when it is not HDF5, not mmp-h5, damaged or a lone shard."""
+    ds = source if isinstance(source, MMPDataset) else MMPDataset(source)
+    if ds._single is not None:
+        raise FormatError(f"{ds.path}: an mmp-h5 shard, not an index (no 'sequences' group); pass the index file, "
                           "or rebuild it with `mmp index`")
-    return f
+    if not ds.infos:
+        raise FormatError(f"{ds.path}: holds no sequences")
+    return ds
 
 
-def _attr_str(value) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bytes):
-        value = value.decode()
-    return str(value)
+def open_h5(path: str | Path) -> h5py.File:
+    """A raw read-only h5py handle on a *checked* mmp-h5 index (for code that wants plain h5py; prefer
+    :func:`open_data`, whose ``read`` names damaged shards)."""
+    ds = open_data(path)
+    return h5py.File(ds.path, "r")
 
 
-def read_index(path: str | Path) -> list[SequenceInfo]:
-    """Names, lengths, sizes and splits of the sequences in ``path`` (sorted by name)."""
-    infos = []
-    with open_h5(path) as f:
-        for name in sorted(f["sequences"].keys()):
-            try:
-                g = f["sequences"][name]
-            except KeyError:
-                raise FormatError(f"{path}: sequence {name!r} links to a missing shard; rebuild the index") from None
-            if "blur" not in g:
-                raise FormatError(f"{path}: sequence {name!r} has no 'blur' dataset")
-            t, h, w = g["blur"].shape[:3]
-            split = _attr_str(g.attrs.get("split"))
-            infos.append(SequenceInfo(name, int(t), int(h), int(w), split.lower() if split else None, "mmp" in g))
-    if not infos:
-        raise FormatError(f"{path}: holds no sequences")
-    return infos
+def read_index(source: str | Path | MMPDataset) -> list[SequenceInfo]:
+    """Names, lengths, sizes and splits of the sequences in ``source`` (sorted by name), checked once."""
+    return list(open_data(source).infos)
 
 
 def split_sequences(infos: list[SequenceInfo], val_fraction: float = 0.1, seed: int = 0,
@@ -139,12 +116,14 @@ def split_sequences(infos: list[SequenceInfo], val_fraction: float = 0.1, seed: 
 class _H5Items(Dataset):
     """Shared machinery: lazy per-process HDF5 handle, crop size, per-item RNG."""
 
-    def __init__(self, path: str | Path, ranges: list[Range], patch: int | None, augment: bool, seed: int):
-        self.path = str(path)
-        infos = {s.name: s for s in read_index(path)}
+    def __init__(self, path: str | Path | MMPDataset, ranges: list[Range], patch: int | None, augment: bool,
+                 seed: int):
+        self.data = open_data(path)  # checked once; the handle opens lazily in each reading process
+        self.path = str(self.data.path)
+        infos = {s.name: s for s in self.data.infos}
         for r in ranges:
             if r.sequence not in infos:
-                raise InputError(f"{path}: no sequence {r.sequence!r}")
+                raise InputError(f"{self.path}: no sequence {r.sequence!r}")
         self.infos = infos
         self.ranges = list(ranges)
         self.augment = augment
@@ -157,24 +136,19 @@ class _H5Items(Dataset):
                 log.warning("patch %d is larger than the smallest frame side %d; using %d", patch, smallest, smallest)
                 patch = smallest
         self.patch = patch
-        self._h5: h5py.File | None = None
-        self._pid: int | None = None
+
+    @property
+    def _h5(self):
+        """This process's open HDF5 handle, None before the first read (and in a freshly unpickled copy)."""
+        return self.data._file if self.data.is_open else None
 
     def set_epoch(self, epoch: int) -> None:
         """Change the augmentation draw (called by the training loop before each epoch)."""
         self.epoch = int(epoch)
 
-    def _group(self, name: str) -> h5py.Group:
-        if self._h5 is None or self._pid != os.getpid():
-            self._h5 = h5py.File(self.path, "r")
-            self._pid = os.getpid()
-        return self._h5["sequences"][name]
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_h5"] = None
-        state["_pid"] = None
-        return state
+    def _read(self, name: str, key: str, t, ys: slice, xs: slice) -> np.ndarray:
+        """Stored data through the reader: a damaged chunk or NaN/inf MMP is a FormatError naming the shard."""
+        return self.data.read(name, key, t, ys, xs)
 
     def _rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, self.epoch, index])
@@ -241,17 +215,18 @@ class PriorClips(_H5Items):
         name, t = self.items[index]
         info = self.infos[name]
         rng = self._rng(index)
-        g = self._group(name)
         if self.augment and self.scale is not None and self.patch is not None:
             ys, xs, s = self._scaled_window(info, rng)
-            blur_np, mmp_np = g["blur"][t, ys, xs], g["mmp"][t, ys, xs].astype(np.float32)
+            blur_np = self._read(name, "blur", t, ys, xs)
+            mmp_np = self._read(name, "mmp", t, ys, xs).astype(np.float32)
             if s < 1.0:
                 size = (self.patch, self.patch)
                 blur_np = cv2.resize(blur_np, size, interpolation=cv2.INTER_AREA)
                 mmp_np = cv2.resize(mmp_np, size, interpolation=cv2.INTER_AREA) * s
         else:
             ys, xs = self._window(info, rng)
-            blur_np, mmp_np = g["blur"][t, ys, xs], g["mmp"][t, ys, xs].astype(np.float32)
+            blur_np = self._read(name, "blur", t, ys, xs)
+            mmp_np = self._read(name, "mmp", t, ys, xs).astype(np.float32)
         blur = _images(blur_np)
         mmp = torch.from_numpy(np.ascontiguousarray(mmp_np)).clamp_(0.0, 1.0)[None]
         if self.augment:
@@ -305,11 +280,11 @@ class VideoClips(_H5Items):
         info = self.infos[name]
         rng = self._rng(index)
         ys, xs = self._window(info, rng)
-        g = self._group(name)
-        out = {"blur": _images(g["blur"][s:s + self.frames, ys, xs]),
-               "sharp": _images(g["sharp"][s:s + self.frames, ys, xs])}
+        clip = slice(s, s + self.frames)
+        out = {"blur": _images(self._read(name, "blur", clip, ys, xs)),
+               "sharp": _images(self._read(name, "sharp", clip, ys, xs))}
         if self.with_mmp:
-            m = g["mmp"][s:s + self.frames, ys, xs].astype(np.float32)
+            m = self._read(name, "mmp", clip, ys, xs).astype(np.float32)
             out["mmp"] = torch.from_numpy(m).clamp_(0.0, 1.0)[:, None]
         if self.augment:
             hflip, vflip, k = rng.random() < 0.5, rng.random() < 0.5, int(rng.integers(0, 4))

@@ -370,13 +370,46 @@ def read_settings(path: str | os.PathLike) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------------ reading
+@dataclass(frozen=True)
+class SequenceInfo:
+    """Table-of-contents entry of one sequence: its size, split, whether it has MMP, and the shard that holds it."""
+
+    name: str
+    frames: int
+    height: int
+    width: int
+    split: str | None
+    has_mmp: bool
+    shard: str | None = None  # the shard file; None when the sequence lives in the opened file itself
+
+
+def _short(exc: BaseException) -> str:
+    """An HDF5/OS error as a short phrase for a one-line message."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _rewrite_hint(attrs: Mapping) -> str:
+    """How to get a damaged shard back: synthesized data is rewritten by synthesize, imported data by import."""
+    if any(k in attrs for k in SYNTH_ATTRS):
+        return "delete it and rerun `mmp synthesize` with the same options to rewrite it"
+    return "delete it and rerun `mmp import` to rewrite it"
+
+
 def open_checked(path: Path) -> h5py.File:
-    """Open ``path`` read-only after checking it is mmp-h5; FormatError naming it when missing, not HDF5 or foreign."""
+    """Open ``path`` read-only after checking it is mmp-h5; FormatError naming it when missing, not HDF5, damaged
+    or foreign."""
     if not path.exists():
         raise FormatError(f"{path}: no such file; pass an mmp-h5 file written by `mmp synthesize` or `mmp import`")
+    if path.is_dir():
+        raise FormatError(f"{path}: is a folder; pass an mmp-h5 file written by `mmp synthesize` or `mmp import`")
     if not h5py.is_hdf5(path):
         raise FormatError(f"{path}: not an HDF5 file; pass an mmp-h5 file written by `mmp synthesize` or `mmp import`")
-    f = h5py.File(path, "r")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise FormatError(f"{path}: truncated or damaged HDF5 file ({_short(exc)}); if it is an index rebuild it "
+                          f"with `mmp index {path}`, else write it again") from None
     fmt = decode_attrs(f.attrs).get("format")
     if fmt != FORMAT:
         f.close()
@@ -385,34 +418,268 @@ def open_checked(path: Path) -> h5py.File:
     return f
 
 
-class MMPDataset:
-    """An open mmp-h5 file: ``.sequences`` (names), ``ds[name]`` → the sequence's h5py group (lazy datasets
-    ``blur``, ``sharp``, ``mmp``, ``window``), ``.attrs`` (decoded root attributes). Works on an index or a shard."""
+def check_structure(path: str | os.PathLike, f: h5py.File) -> tuple[list[str], list[SequenceInfo]]:
+    """The cheap checks (attributes, shapes, dtypes, lengths, completeness, settings; no image data read) of an open
+    index or shard: every problem as one line naming the shard and the fix, and the table of contents of the
+    sequences that passed."""
+    path = Path(path)
+    attrs = decode_attrs(f.attrs)
+    problems = _check_root_attrs(str(path), attrs)
+    infos: list[SequenceInfo] = []
+    if "sequences" in f:
+        groups = f["sequences"]
+        if len(groups) == 0:
+            problems.append(f"{path}: the index lists no sequences; run `mmp index {path}` once shards exist")
+        for name in sorted(groups.keys()):
+            link = groups.get(name, getlink=True)
+            if not isinstance(link, h5py.ExternalLink):  # a sequence stored inside the index itself
+                grp = groups[name]
+                if not isinstance(grp, h5py.Group):
+                    problems.append(f"{path}:sequences/{name}: is a dataset, expected a group; write the file again")
+                    continue
+                found, info = _check_sequence(f"{path}:sequences/{name}", name, grp, attrs, None, _rewrite_hint(attrs),
+                                              is_shard_root=False)
+                problems += found
+                infos += [info] if info and not found else []
+                continue
+            target = Path(link.filename) if os.path.isabs(link.filename) else path.parent / link.filename
+            if not target.exists():
+                problems.append(f"{path}:sequences/{name}: broken external link (the shard {link.filename} does not "
+                                f"exist); run `mmp index {path}` to rebuild the index from the shards present")
+                continue
+            try:
+                shard = h5py.File(target, "r")
+            except OSError as exc:
+                problems.append(f"{target}: truncated or damaged shard (sequences/{name} of {path}; HDF5 says: "
+                                f"{_short(exc)}); {_rewrite_hint(attrs)}, then run `mmp index {path}`")
+                continue
+            with shard:
+                found, info = _check_sequence(f"{target} (sequences/{name})", name, shard["/"], attrs, str(target),
+                                              _rewrite_hint(attrs), is_shard_root=True)
+            problems += found
+            infos += [info] if info and not found else []
+    elif "blur" in f:  # a shard opened directly
+        name = str(attrs.get("sequence", path.stem))
+        found, info = _check_sequence(str(path), name, f["/"], attrs, None, _rewrite_hint(attrs), is_shard_root=True)
+        problems += found
+        infos += [info] if info and not found else []
+    else:
+        problems.append(f"{path}: neither a 'sequences' group (index) nor a 'blur' dataset (shard); "
+                        "write it with `mmp synthesize` or `mmp import`")
+    return problems, infos
 
-    def __init__(self, path: str | os.PathLike):
+
+def _check_root_attrs(where: str, attrs: dict) -> list[str]:
+    problems = []
+    fix = "write the file again with `mmp synthesize` or `mmp import`"
+    if attrs.get("format") != FORMAT:
+        problems.append(f"{where}: format attribute is {attrs.get('format')!r}, expected {FORMAT!r}; {fix}")
+    if attrs.get("format_version") != FORMAT_VERSION:
+        problems.append(f"{where}: format_version attribute is {attrs.get('format_version')!r}, expected "
+                        f"{FORMAT_VERSION}; {fix}")
+    if any(k in attrs for k in SYNTH_ATTRS):  # synthesized data: all settings present and well-formed
+        for key in SYNTH_ATTRS:
+            if key not in attrs:
+                problems.append(f"{where}: attribute {key} is missing; {fix}")
+        if "flow" in attrs and not (isinstance(attrs["flow"], dict)
+                                    and {"estimator", "weights", "iterations"} <= set(attrs["flow"])):
+            problems.append(f"{where}: attribute flow is not a JSON object with estimator, weights, iterations; {fix}")
+        if "frames" in attrs and not (isinstance(attrs["frames"], tuple) and len(attrs["frames"]) == 2):
+            problems.append(f"{where}: attribute frames is not a (min, max) pair; {fix}")
+        if "K" in attrs and not (isinstance(attrs["K"], (int, float)) and np.isfinite(attrs["K"]) and attrs["K"] > 0):
+            problems.append(f"{where}: attribute K is not a positive finite number; {fix}")
+    return problems
+
+
+def _check_sequence(where: str, name: str, grp: h5py.Group, index_attrs: dict, shard: str | None, fix: str,
+                    is_shard_root: bool) -> tuple[list[str], SequenceInfo | None]:
+    problems = []
+    sattrs = decode_attrs(grp.attrs)
+    if is_shard_root:
+        fix = _rewrite_hint({**index_attrs, **sattrs})
+        if sattrs.get("complete") is not True:
+            problems.append(f"{where}: shard is not marked complete (an interrupted or foreign write); {fix}")
+        if sattrs.get("format") != FORMAT:
+            problems.append(f"{where}: shard format attribute is {sattrs.get('format')!r}, expected {FORMAT!r}; {fix}")
+        if shard is not None:
+            move = (f"it was written with other settings: move it out of {Path(shard).parent} (or {fix.split(' and ')[0]}"
+                    f" and rewrite it), then run `mmp index` on the index")
+            for key in ("format_version",) + SYNTH_ATTRS:
+                if key in index_attrs and key not in sattrs:
+                    problems.append(f"{where}: shard attribute {key} is missing (the index has "
+                                    f"{_show(index_attrs[key])}); {move}")
+                elif key in index_attrs and not _same(index_attrs[key], sattrs[key]):
+                    problems.append(f"{where}: shard attribute {key} = {_show(sattrs[key])} differs from the index "
+                                    f"({_show(index_attrs[key])}); {move}")
+    present = {}
+    for dname, (dtype, rank, tail) in DATASETS.items():
+        if dname not in grp:
+            if dname in REQUIRED or "mmp" in grp or "window" in grp:
+                problems.append(f"{where}: dataset {dname} is missing; {fix}")
+            continue
+        d = grp[dname]
+        if not isinstance(d, h5py.Dataset):
+            problems.append(f"{where}: {dname} is not a dataset; {fix}")
+            continue
+        present[dname] = d
+        if d.dtype != np.dtype(dtype):
+            problems.append(f"{where}: dataset {dname} has dtype {d.dtype}, expected {np.dtype(dtype)}; {fix}")
+        if d.ndim != rank or tuple(d.shape[rank - len(tail):]) != tail:
+            want = {"blur": "(T,H,W,3)", "sharp": "(T,H,W,3)", "mmp": "(T,H,W)", "window": "(T,2)"}[dname]
+            problems.append(f"{where}: dataset {dname} has shape {d.shape}, expected {want}; {fix}")
+            present.pop(dname)
+    shapes = {n: d.shape for n, d in present.items()}
+    info = None
+    if "blur" in shapes:
+        t, h, w = shapes["blur"][:3]
+        if t < 1:
+            problems.append(f"{where}: dataset blur has no windows (T = 0); {fix}")
+        if "sharp" in shapes and shapes["sharp"] != shapes["blur"]:
+            problems.append(f"{where}: dataset sharp has shape {shapes['sharp']} differs from blur {shapes['blur']} "
+                            f"(unequal lengths or sizes); {fix}")
+        if "mmp" in shapes and shapes["mmp"] != (t, h, w):
+            problems.append(f"{where}: dataset mmp has shape {shapes['mmp']}, expected {(t, h, w)} to match blur; {fix}")
+        if "window" in shapes and shapes["window"][0] != t:
+            problems.append(f"{where}: dataset window has {shapes['window'][0]} rows, expected {t} to match blur; {fix}")
+        split = sattrs.get("split")
+        split = str(split).lower() if split not in (None, "") else None
+        info = SequenceInfo(name, int(t), int(h), int(w), split, "mmp" in present, shard)
+    if "window" in present and present["window"].dtype == np.int32 and present["window"].shape[0] > 0:
+        try:
+            win = present["window"][()]
+        except OSError as exc:
+            problems.append(f"{where}: dataset window cannot be read (damaged data: {_short(exc)}); {fix}")
+        else:
+            if np.any(win[:, 0] < 0) or np.any(win[:, 1] < win[:, 0]):
+                problems.append(f"{where}: dataset window rows must be [first, last] with 0 <= first <= last; {fix}")
+            elif np.any(np.diff(win[:, 0]) <= 0):
+                problems.append(f"{where}: dataset window: windows are not in increasing time order; {fix}")
+    return problems, info
+
+
+# The validated table of contents per index, so that the datasets, eval and the training loops that open the same
+# file in one process check it once. Keyed by the resolved path; valid while the index and every shard keep their
+# (inode, size, mtime).
+@dataclass(frozen=True)
+class _Toc:
+    signature: tuple | None
+    attrs: dict
+    infos: list
+    single: str | None
+    names: list
+
+
+_TOC_CACHE: dict[str, _Toc] = {}
+
+
+def _signature(path: Path, infos: list[SequenceInfo]) -> tuple | None:
+    out = []
+    for p in [path] + [Path(i.shard) for i in infos if i.shard]:
+        try:
+            st = p.stat()
+        except OSError:
+            return None
+        out.append((str(p), st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+class MMPDataset:
+    """The one reader of mmp-h5 data: an index (or a single shard) checked once when opened, then read lazily.
+
+    Opening runs the cheap checks of :func:`check_structure` and raises FormatError with the first problem (one
+    line naming the shard and the fix); a second open of an unchanged file in the same process reuses the result.
+    ``.sequences`` (names), ``.infos`` (:class:`SequenceInfo`), ``.attrs`` (decoded root attributes), ``ds[name]``
+    (the sequence's h5py group), and :meth:`read`, which turns a damaged chunk into FormatError and refuses NaN/inf
+    in MMP (checked on every read: cheap next to decompressing the data). The HDF5 handle is opened in whichever
+    process first reads (DataLoader workers get their own; pickling drops it), so one reader can serve every dataset
+    and worker. ``check=False`` opens a damaged file anyway (for ``mmp inspect``).
+    """
+
+    def __init__(self, path: str | os.PathLike, check: bool = True):
         self.path = Path(path)
-        self._file = open_checked(self.path)
-        self.attrs = decode_attrs(self._file.attrs)
-        if "sequences" in self._file:
-            self.sequences = sorted(self._file["sequences"].keys())
-            self._single = None
-        else:  # a shard opened directly: one sequence
-            self._single = str(self.attrs.get("sequence", self.path.stem))
-            self.sequences = [self._single]
+        key = str(self.path.resolve())
+        toc = _TOC_CACHE.get(key) if check else None
+        if toc is None or _signature(self.path, toc.infos) != toc.signature:
+            f = open_checked(self.path)
+            try:
+                attrs = decode_attrs(f.attrs)
+                problems, infos = check_structure(self.path, f)
+                single = None if "sequences" in f else str(attrs.get("sequence", self.path.stem))
+                names = sorted(f["sequences"].keys()) if single is None else [single]
+            finally:
+                f.close()  # reopened lazily by whichever process reads
+            if check and problems:
+                more = f" ({len(problems) - 1} more: `mmp inspect {self.path}` lists them)" if len(problems) > 1 else ""
+                raise FormatError(problems[0] + more)
+            toc = _Toc(_signature(self.path, infos), attrs, infos, single, names)
+            if check:
+                _TOC_CACHE[key] = toc
+        self.attrs = dict(toc.attrs)
+        self.infos = list(toc.infos)
+        self._info = {i.name: i for i in self.infos}
+        self._single = toc.single
+        self.sequences = list(toc.names)
+        self._file: h5py.File | None = None
+        self._pid: int | None = None
+
+    # -------------------------------------------------------------------------------------------- the handle
+    def _handle(self) -> h5py.File:
+        if self._file is None or self._pid != os.getpid():
+            try:
+                self._file = h5py.File(self.path, "r")
+            except OSError as exc:
+                raise FormatError(f"{self.path}: cannot be opened any more ({_short(exc)}); was it replaced while "
+                                  "in use? Check it with `mmp inspect`") from None
+            self._pid = os.getpid()
+        return self._file
+
+    @property
+    def is_open(self) -> bool:
+        return self._file is not None and self._pid == os.getpid()
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_file"] = None
+        state["_pid"] = None
+        return state
+
+    # ----------------------------------------------------------------------------------------------- access
+    def info(self, name: str) -> SequenceInfo:
+        return self._info[name]
+
+    def where(self, name: str) -> str:
+        """The file that holds sequence ``name`` (its shard, or the opened file), for messages."""
+        info = self._info.get(name)
+        return info.shard if info is not None and info.shard else str(self.path)
 
     def __getitem__(self, name: str) -> h5py.Group:
+        f = self._handle()
         if self._single is not None:
             if name != self._single:
                 raise KeyError(name)
-            return self._file["/"]
+            return f["/"]
         try:
-            return self._file["sequences"][name]
+            return f["sequences"][name]
         except KeyError:
             if name in self.sequences:
-                link = self._file["sequences"].get(name, getlink=True)
+                link = f["sequences"].get(name, getlink=True)
                 raise FormatError(f"{self.path}: sequence {name} links to {link.filename}, which cannot be opened; "
                                   f"run `mmp index {self.path}` to rebuild the index") from None
             raise
+
+    def read(self, name: str, key: str, t, ys: slice = slice(None), xs: slice = slice(None)) -> np.ndarray:
+        """``ds[name][key][t, ys, xs]`` (``[t]`` for ``window``) with a one-line FormatError naming the shard when the
+        data cannot be decompressed (a damaged chunk) or when ``mmp`` holds NaN/inf."""
+        d = self[name][key]
+        try:
+            a = d[t] if key == "window" else d[t, ys, xs]
+        except OSError as exc:
+            raise FormatError(f"{self.where(name)}: dataset {key} {_windows_text(t)} cannot be read (damaged data: "
+                              f"{_short(exc)}); {_rewrite_hint(self.attrs)}") from None
+        if key == "mmp" and not np.isfinite(a).all():
+            raise FormatError(f"{self.where(name)}: dataset mmp holds NaN/inf values {_windows_text(t)}; "
+                              f"{_rewrite_hint(self.attrs)} (`mmp inspect {self.path}` lists every damaged window)")
+        return a
 
     def __contains__(self, name: str) -> bool:
         return name in self.sequences
@@ -424,7 +691,9 @@ class MMPDataset:
         return len(self.sequences)
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None and self._pid == os.getpid():
+            self._file.close()
+        self._file = None
 
     def __enter__(self) -> MMPDataset:
         return self
@@ -433,123 +702,85 @@ class MMPDataset:
         self.close()
 
 
+def _windows_text(t) -> str:
+    if isinstance(t, slice):
+        return f"in windows {t.start or 0}-{(t.stop - 1) if t.stop is not None else 'end'}"
+    return f"in window {int(t)}"
+
+
 def open_dataset(path: str | os.PathLike) -> MMPDataset:
-    """Open an mmp-h5 index (or a single shard) for reading; FormatError when it is missing, not HDF5 or not mmp-h5."""
+    """Open an mmp-h5 index (or a single shard) for reading, checked (FormatError naming the first problem)."""
     return MMPDataset(path)
 
 
 # --------------------------------------------------------------------------------------------------- validation
-def validate(path: str | os.PathLike) -> list[str]:
-    """Every problem found in an mmp-h5 file, each naming where it is; an empty list means valid.
+def validate(path: str | os.PathLike, scan: bool = False, progress: bool | None = None) -> list[str]:
+    """Every problem found in an mmp-h5 file, each one line naming the shard and the fix; [] means valid.
 
-    Checks the root attributes, that each sequence link resolves, dataset names, dtypes and shapes, that the shapes
-    agree within a sequence, window ranges, shard completeness and that each shard's settings match the index.
+    Always: the cheap checks of :func:`check_structure`. With ``scan``: also reads every window of every dataset
+    (a damaged, undecompressable chunk is named with its window) and looks for NaN/inf in every MMP map.
     """
     path = Path(path)
     if not path.exists():
         return [f"{path}: no such file"]
     if not h5py.is_hdf5(path):
         return [f"{path}: not an HDF5 file"]
-    problems: list[str] = []
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
-        return [f"{path}: cannot be opened as HDF5 ({exc})"]
+        return [f"{path}: truncated or damaged HDF5 file ({_short(exc)}); if it is an index rebuild it with "
+                f"`mmp index {path}`, else write it again"]
     with f:
-        attrs = decode_attrs(f.attrs)
-        problems += _check_root_attrs(str(path), attrs)
-        if "sequences" in f:
-            groups = f["sequences"]
-            if len(groups) == 0:
-                problems.append(f"{path}: the index lists no sequences")
-            for name in sorted(groups.keys()):
-                where = f"{path}:sequences/{name}"
-                link = groups.get(name, getlink=True)
-                if isinstance(link, h5py.ExternalLink):
-                    target = (path.parent / link.filename) if not os.path.isabs(link.filename) else Path(link.filename)
-                    where = f"{path}:sequences/{name} (shard {link.filename})"
-                    if not target.exists():
-                        problems.append(f"{where}: broken external link (the shard file does not exist)")
-                        continue
-                try:
-                    grp = groups[name]
-                except (KeyError, OSError) as exc:
-                    problems.append(f"{where}: cannot be opened ({exc})")
-                    continue
-                if not isinstance(grp, h5py.Group):
-                    problems.append(f"{where}: is a dataset, expected a group")
-                    continue
-                problems += _check_sequence(where, grp, attrs, is_shard_root=isinstance(link, h5py.ExternalLink))
-        elif "blur" in f:  # a shard opened directly
-            problems += _check_sequence(str(path), f["/"], attrs, is_shard_root=True)
-        else:
-            problems.append(f"{path}: neither a 'sequences' group (index) nor a 'blur' dataset (shard)")
+        problems, infos = check_structure(path, f)
+    if scan and infos:
+        problems += scan_data(path, infos, progress=progress)
     return problems
 
 
-def _check_root_attrs(where: str, attrs: dict) -> list[str]:
+def scan_data(path: Path, infos: list[SequenceInfo], progress: bool | None = None, block: int = 8) -> list[str]:
+    """Read every window of the sequences in ``infos`` (which passed the cheap checks): damaged chunks and NaN/inf in
+    MMP, one problem line per sequence and dataset, naming the windows."""
+    from tqdm.auto import tqdm
+
     problems = []
-    if attrs.get("format") != FORMAT:
-        problems.append(f"{where}: format attribute is {attrs.get('format')!r}, expected {FORMAT!r}")
-    if attrs.get("format_version") != FORMAT_VERSION:
-        problems.append(f"{where}: format_version attribute is {attrs.get('format_version')!r}, expected {FORMAT_VERSION}")
-    if any(k in attrs for k in SYNTH_ATTRS):  # synthesized data: all settings present and well-formed
-        for key in SYNTH_ATTRS:
-            if key not in attrs:
-                problems.append(f"{where}: attribute {key} is missing")
-        if "flow" in attrs and not (isinstance(attrs["flow"], dict) and {"estimator", "weights", "iterations"} <= set(attrs["flow"])):
-            problems.append(f"{where}: attribute flow is not a JSON object with estimator, weights, iterations")
-        if "frames" in attrs and not (isinstance(attrs["frames"], tuple) and len(attrs["frames"]) == 2):
-            problems.append(f"{where}: attribute frames is not a (min, max) pair")
-        if "K" in attrs and not (isinstance(attrs["K"], (int, float)) and attrs["K"] > 0):
-            problems.append(f"{where}: attribute K is not a positive number")
+    ds = MMPDataset(path, check=False)
+    total = sum(i.frames * (3 if i.has_mmp else 2) for i in infos)
+    bar = tqdm(total=total, desc="scan", unit="window", leave=False, disable=None if progress is None else not progress)
+    with ds:
+        for info in infos:
+            grp = ds[info.name]
+            where = info.shard or str(path)
+            fix = _rewrite_hint(ds.attrs if info.has_mmp else decode_attrs(grp.attrs))
+            for key in ("blur", "sharp", "mmp") if info.has_mmp else ("blur", "sharp"):
+                d = grp[key]
+                unreadable, nonfinite, first_error = [], [], None
+                for t0 in range(0, info.frames, block):
+                    stop = min(t0 + block, info.frames)
+                    try:
+                        parts = [(t0, d[t0:stop])]
+                    except OSError:
+                        parts = []
+                        for t in range(t0, stop):  # find the damaged window(s) of the block
+                            try:
+                                parts.append((t, d[t:t + 1]))
+                            except OSError as exc:
+                                unreadable.append(t)
+                                first_error = first_error or _short(exc)
+                    if key == "mmp":
+                        for start, a in parts:
+                            bad = ~np.isfinite(a).reshape(len(a), -1).all(axis=1)
+                            nonfinite += (start + np.flatnonzero(bad)).tolist()
+                    bar.update(stop - t0)
+                if unreadable:
+                    problems.append(f"{where}: dataset {key} cannot be read in {_list(unreadable)} (damaged data: "
+                                    f"{first_error}); {fix}")
+                if nonfinite:
+                    problems.append(f"{where}: dataset mmp holds NaN/inf values in {_list(nonfinite)}; {fix}")
+    bar.close()
     return problems
 
 
-def _check_sequence(where: str, grp: h5py.Group, index_attrs: dict, is_shard_root: bool) -> list[str]:
-    problems = []
-    if is_shard_root:
-        sattrs = decode_attrs(grp.attrs)
-        if sattrs.get("complete") is not True:
-            problems.append(f"{where}: shard is not marked complete")
-        if sattrs.get("format") != FORMAT:
-            problems.append(f"{where}: shard format attribute is {sattrs.get('format')!r}, expected {FORMAT!r}")
-        for key in ("format_version",) + SYNTH_ATTRS:
-            if key in index_attrs and key in sattrs and not _same(index_attrs[key], sattrs[key]):
-                problems.append(f"{where}: shard attribute {key} = {_show(sattrs[key])} differs from the index "
-                                f"({_show(index_attrs[key])})")
-    present = {}
-    for name, (dtype, rank, tail) in DATASETS.items():
-        if name not in grp:
-            if name in REQUIRED or "mmp" in grp or "window" in grp:
-                problems.append(f"{where}: dataset {name} is missing")
-            continue
-        d = grp[name]
-        if not isinstance(d, h5py.Dataset):
-            problems.append(f"{where}: {name} is not a dataset")
-            continue
-        present[name] = d
-        if d.dtype != np.dtype(dtype):
-            problems.append(f"{where}: dataset {name} has dtype {d.dtype}, expected {np.dtype(dtype)}")
-        if d.ndim != rank or tuple(d.shape[rank - len(tail):]) != tail:
-            want = {"blur": "(T,H,W,3)", "sharp": "(T,H,W,3)", "mmp": "(T,H,W)", "window": "(T,2)"}[name]
-            problems.append(f"{where}: dataset {name} has shape {d.shape}, expected {want}")
-            present.pop(name)
-    shapes = {n: d.shape for n, d in present.items()}
-    if "blur" in shapes:
-        t, h, w = shapes["blur"][:3]
-        if t < 1:
-            problems.append(f"{where}: dataset blur has no windows (T = 0)")
-        if "sharp" in shapes and shapes["sharp"] != shapes["blur"]:
-            problems.append(f"{where}: dataset sharp has shape {shapes['sharp']} differs from blur {shapes['blur']}")
-        if "mmp" in shapes and shapes["mmp"] != (t, h, w):
-            problems.append(f"{where}: dataset mmp has shape {shapes['mmp']}, expected {(t, h, w)} to match blur")
-        if "window" in shapes and shapes["window"][0] != t:
-            problems.append(f"{where}: dataset window has {shapes['window'][0]} rows, expected {t} to match blur")
-    if "window" in present and present["window"].dtype == np.int32 and present["window"].shape[0] > 0:
-        win = present["window"][()]
-        if np.any(win[:, 0] < 0) or np.any(win[:, 1] < win[:, 0]):
-            problems.append(f"{where}: dataset window rows must be [first, last] with 0 <= first <= last")
-        elif np.any(np.diff(win[:, 0]) <= 0):
-            problems.append(f"{where}: dataset window: windows are not in increasing time order")
-    return problems
+def _list(windows: list[int]) -> str:
+    shown = ", ".join(str(t) for t in windows[:8])
+    more = f" and {len(windows) - 8} more" if len(windows) > 8 else ""
+    return f"window{'s' if len(windows) > 1 else ''} {shown}{more}"

@@ -36,6 +36,7 @@ def write_mmp_h5(path, sequences: dict, with_mmp: bool = True) -> Path:
             shard = shards / f"{name}.h5"
             with h5py.File(shard, "w") as f:
                 f.attrs.update(ROOT_ATTRS)
+                f.attrs["complete"] = True
                 if split is not None:
                     f.attrs["split"] = split
                 f["blur"] = coded_frames(t, h, w)
@@ -83,6 +84,7 @@ def write_learnable_h5(path, names=("s0", "s1", "s2", "s3"), t: int = 6, size=(4
             blur = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_CUBIC) for f in small])
             with h5py.File(shards / f"{name}.h5", "w") as f:
                 f.attrs.update(ROOT_ATTRS)
+                f.attrs["complete"] = True
                 f["blur"] = blur
                 f["sharp"] = np.clip(blur.astype(int) + 1, 0, 255).astype(np.uint8)
                 f["mmp"] = (blur[..., 0] / 255.0 / 2).astype(np.float16)
