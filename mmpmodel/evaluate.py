@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mmpdata.datasets import open_h5, read_index
+from mmpdata.datasets import open_data
 from mmpdata.errors import InputError
 
 from .checkpoint import load_any
@@ -73,13 +73,13 @@ def evaluate_deblur(model, data: str | Path, protocol: str = "paper", save: str 
     scored_indices(5, protocol)  # validates the name
     device = torch.device(device)
     model = model.to(device).eval()
-    infos = read_index(data)
+    ds = open_data(data)  # checked once; reads name a damaged shard
+    infos = ds.infos
     seqs, all_p, all_s, all_in, model_seconds = {}, [], [], [], 0.0
     total_frames = sum(s.frames for s in infos)
     bar = tqdm(total=total_frames, desc="eval", unit="frame", disable=None if progress is None else not progress)
-    with open_h5(data) as f, torch.inference_mode():
+    with ds, torch.inference_mode():
         for info in infos:
-            g = f["sequences"][info.name]
             wanted = set(scored_indices(info.frames, protocol))
             stepper = model.stepper()
             ps, ss, pin = [], [], []
@@ -90,15 +90,15 @@ def evaluate_deblur(model, data: str | Path, protocol: str = "paper", save: str 
                     if t not in wanted:
                         continue
                     img = tensor_to_uint8(out[0])
-                    target = g["sharp"][t]
+                    target = ds.read(info.name, "sharp", t)
                     ps.append(psnr(img, target))
-                    pin.append(psnr(g["blur"][t], target))
+                    pin.append(psnr(ds.read(info.name, "blur", t), target))
                     ss.append(ssim(img, target))
                     if save is not None:
                         save_png(Path(save) / info.name / f"{t}.png", img)
 
             for t in range(info.frames):
-                frame = _frame_tensor(g["blur"][t], device)
+                frame = _frame_tensor(ds.read(info.name, "blur", t), device)
                 start = time.perf_counter()
                 ready = stepper.push(frame)
                 _sync(device)
@@ -139,7 +139,8 @@ def evaluate_prior(model, data: str | Path, device: torch.device | str = "cpu", 
     predicting the data's mean MMP everywhere."""
     device = torch.device(device)
     model = model.to(device).eval()
-    infos = read_index(data)
+    ds = open_data(data)  # checked once; reads name a damaged shard and refuse NaN/inf MMP
+    infos = ds.infos
     missing = [s.name for s in infos if not s.has_mmp]
     if missing:
         raise InputError(f"{data}: sequence {missing[0]} has no stored MMP; prior checkpoints are scored on data "
@@ -147,13 +148,12 @@ def evaluate_prior(model, data: str | Path, device: torch.device | str = "cpu", 
     total_frames = sum(s.frames for s in infos)
     seqs, err_sum, pix, mmp_sum, model_seconds = {}, 0.0, 0, 0.0, 0.0
     bar = tqdm(total=2 * total_frames, desc="eval", unit="frame", disable=None if progress is None else not progress)
-    with open_h5(data) as f, torch.inference_mode():
+    with ds, torch.inference_mode():
         for info in infos:
-            g = f["sequences"][info.name]
             e_seq = 0.0
             for t in range(info.frames):
-                target = np.clip(g["mmp"][t].astype(np.float64), 0.0, 1.0)
-                frame = _frame_tensor(g["blur"][t], device)
+                target = np.clip(ds.read(info.name, "mmp", t).astype(np.float64), 0.0, 1.0)
+                frame = _frame_tensor(ds.read(info.name, "blur", t), device)
                 start = time.perf_counter()
                 pred = model(frame)
                 _sync(device)
@@ -168,10 +168,10 @@ def evaluate_prior(model, data: str | Path, device: torch.device | str = "cpu", 
         mean_mmp = mmp_sum / pix
         base_sum = 0.0
         for info in infos:
-            g = f["sequences"][info.name]
             b_seq = 0.0
             for t in range(info.frames):
-                b_seq += float(np.abs(np.clip(g["mmp"][t].astype(np.float64), 0.0, 1.0) - mean_mmp).sum())
+                b_seq += float(np.abs(np.clip(ds.read(info.name, "mmp", t).astype(np.float64), 0.0, 1.0)
+                                      - mean_mmp).sum())
                 bar.update(1)
             seqs[info.name]["l1_mean_baseline"] = b_seq / (info.frames * info.height * info.width)
             base_sum += b_seq

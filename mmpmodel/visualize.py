@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mmpdata.datasets import open_h5, read_index
+from mmpdata.datasets import open_data
 
 from .checkpoint import load_prior
 from .distributed import resolve_device
@@ -49,13 +49,11 @@ def panel(frame: np.ndarray, pred: np.ndarray, truth: np.ndarray | None = None) 
 
 
 def _frames_h5(path: Path):
-    infos = read_index(path)
-    with open_h5(path) as f:
-        for info in infos:
-            g = f["sequences"][info.name]
+    with open_data(path) as ds:  # checked once; reads name a damaged shard and refuse NaN/inf MMP
+        for info in ds.infos:
             for t in range(info.frames):
-                truth = np.clip(g["mmp"][t].astype(np.float32), 0, 1) if info.has_mmp else None
-                yield info.name, t, info.frames, g["blur"][t], truth
+                truth = np.clip(ds.read(info.name, "mmp", t).astype(np.float32), 0, 1) if info.has_mmp else None
+                yield info.name, t, info.frames, ds.read(info.name, "blur", t), truth
 
 
 def _frames_raw(path: Path):
