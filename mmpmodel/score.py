@@ -132,22 +132,22 @@ class _FolderTargets:
 
 class _H5Targets:
     def __init__(self, path: Path):
-        from mmpdata.datasets import open_h5, read_index
+        from mmpdata.datasets import open_data
 
         self.path = path
-        self.infos = {s.name: s for s in read_index(path)}
-        self.file = open_h5(path)
+        self.data = open_data(path)  # the checked reader eval uses; reads name a damaged shard
+        self.infos = {s.name: s for s in self.data.infos}
 
     def frames(self, name: str):
         if name not in self.infos:
             raise InputError(f"{self.path}: has no sequence {name!r} (it holds {', '.join(sorted(self.infos))}); "
                              "name the output folders as the data's sequences")
-        sharp = self.file["sequences"][name]["sharp"]
         n = self.infos[name].frames
-        return f"{self.path}:{name}", list(range(n)), [str(i) for i in range(n)], lambda i: sharp[i]
+        return (f"{self.path}:{name}", list(range(n)), [str(i) for i in range(n)],
+                lambda i: self.data.read(name, "sharp", i))
 
     def close(self) -> None:
-        self.file.close()
+        self.data.close()
 
 
 def score(output: str | Path, target: str | Path, y_channel: bool = False, crop: int = 0, protocol: str = "all",
