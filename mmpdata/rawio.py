@@ -4,11 +4,14 @@ Accepted inputs (``--raw``): a folder of sequence folders (GOPRO_Large_all layou
 ``test/`` split folders), a single sequence folder, or video files (a folder of them, or one file). Frames of a
 folder are ordered by the last number in their file name, so ``1.png, 2.png, 10.png`` sort numerically.
 Grey, RGBA and 16-bit images are converted to 8-bit RGB with a logged warning; unreadable files raise InputError.
+Videos are decoded by :mod:`mmpdata.video`: their frames are the decoded stream's, never a container's count.
 """
 from __future__ import annotations
 
 import logging
+import os
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +19,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mmpdata.atomic import make_temp_dir
 from mmpdata.errors import InputError
+from mmpdata.video import VideoReader, count_frames
 
 log = logging.getLogger(__name__)
 # OpenCV would print its own warnings (e.g. "PNG input buffer is incomplete") beside our one-line errors.
@@ -25,6 +30,8 @@ cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v"}
 SPLIT_NAMES = ("train", "test", "valid", "val", "validation")
+#: Frames the toolkit saves are named by index, zero-padded to this width (000000.png, 000001.png, ...), so they sort.
+FRAME_DIGITS = 6
 _warned: set[tuple[str, str]] = set()
 
 
@@ -69,6 +76,53 @@ def read_image(path: str | Path) -> np.ndarray:
     return to_rgb8(img, path)
 
 
+def frame_filename(index: int, suffix: str = ".png") -> str:
+    """Name of saved frame ``index``: ``000042.png`` (FRAME_DIGITS digits; wider only past 999999 frames)."""
+    return f"{index:0{FRAME_DIGITS}d}{suffix}"
+
+
+def check_frame_folder_output(folder: str | Path) -> None:
+    """A PNG-folder output must be new or an empty folder: its frames are never mixed with other files."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: exists and is not a folder; choose a new folder name for the PNG frames")
+    if folder.is_dir() and any(folder.iterdir()):
+        raise InputError(f"{folder}: folder exists and is not empty; choose a new folder for the PNG frames "
+                         "(nothing was written)")
+
+
+class FrameFolderWriter:
+    """Writes frames as ``000000.png, 000001.png, ...`` into a hidden temporary folder beside ``folder`` and renames
+    it to ``folder`` when closed without error, so ``folder`` only ever holds a complete set."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        check_frame_folder_output(self.folder)
+        self.temp = make_temp_dir(self.folder)
+        self.frames = 0
+
+    def write(self, img: np.ndarray) -> None:
+        ok, buf = cv2.imencode(".png", np.ascontiguousarray(img[:, :, ::-1]))
+        if not ok:
+            raise InputError(f"{self.folder}: cannot encode frame {self.frames} as PNG")
+        try:
+            buf.tofile(str(self.temp / frame_filename(self.frames)))
+        except OSError as exc:
+            raise InputError(f"{self.folder}: cannot write frame {self.frames} ({exc.strerror}); check free space "
+                             "and the folder's permissions") from None
+        self.frames += 1
+
+    def close(self, ok: bool = True) -> None:
+        try:
+            if ok:
+                check_frame_folder_output(self.folder)  # still new or empty: nothing appeared there meanwhile
+                if self.folder.is_dir():
+                    self.folder.rmdir()
+                os.rename(self.temp, self.folder)
+        finally:
+            shutil.rmtree(self.temp, ignore_errors=True)
+
+
 def _frame_key(path: Path) -> tuple[int, str]:
     nums = re.findall(r"\d+", path.stem)
     return (int(nums[-1]) if nums else -1, path.name)
@@ -103,12 +157,9 @@ class RawSequence:
         if self.kind == "folder":
             return len(self.frames)
         if self._count is None:
-            import imageio_ffmpeg
-
-            try:
-                self._count = int(imageio_ffmpeg.count_frames_and_secs(str(self.path))[0])
-            except (RuntimeError, OSError) as exc:
-                raise InputError(f"{self.path}: cannot read the video ({exc}); check the file or convert it to mp4") from None
+            # decoded frames, counted by one decode-only pass (never the container's count): synthesis must plan
+            # its windows before reading; streaming readers (iter_frames) never ask
+            self._count = count_frames(self.path)
         return self._count
 
     @property
@@ -123,7 +174,9 @@ class RawSequence:
 
     def read(self, i: int) -> np.ndarray:
         """Frame ``i`` as uint8 RGB; a frame whose size differs from the first frame's raises InputError."""
-        img = self._decode(i)
+        return self._checked(i, self._decode(i))
+
+    def _checked(self, i: int, img: np.ndarray) -> np.ndarray:
         if self._size is None:
             self._size = img.shape[:2]
         elif img.shape[:2] != self._size:
@@ -134,6 +187,14 @@ class RawSequence:
         return img
 
     def iter_frames(self, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+        """Frames ``start..stop-1`` in order; with ``stop=None`` every frame to the end of the stream (a video is
+        then decoded once, as a stream, without counting its frames first)."""
+        if self.kind == "video" and stop is None:
+            with VideoReader(self.path) as reader:
+                for i, img in enumerate(reader):
+                    if i >= start:
+                        yield self._checked(i, img)
+            return
         stop = len(self) if stop is None else stop
         for i in range(start, stop):
             yield self.read(i)
@@ -144,28 +205,20 @@ class RawSequence:
         return self._video_frame(i)
 
     def _video_frame(self, i: int) -> np.ndarray:
-        """Sequential decoding with imageio-ffmpeg; seeking backwards restarts the decoder."""
-        import imageio_ffmpeg
-
+        """Sequential decoding of the stream; seeking backwards restarts the decoder."""
         if self._reader is None or i < self._next:
-            try:
-                self._reader = imageio_ffmpeg.read_frames(str(self.path), pix_fmt="rgb24")
-                meta = next(self._reader)
-            except (RuntimeError, OSError, StopIteration) as exc:
-                raise InputError(f"{self.path}: cannot decode the video ({exc}); check the file or convert it to mp4") from None
-            self._wh = tuple(meta["size"])
-            self._next = 0
-        w, h = self._wh
-        while True:
-            try:
-                buf = next(self._reader)
-            except StopIteration:
-                raise InputError(f"{self.path}: video ends before frame {i}; the file may be truncated") from None
-            except RuntimeError as exc:
-                raise InputError(f"{self.path}: decoding failed at frame {self._next} ({exc})") from None
+            if self._reader is not None:
+                self._reader[0].close()
+            reader = VideoReader(self.path)
+            self._reader, self._next = (reader, iter(reader)), 0
+        reader, frames = self._reader
+        for img in frames:
             self._next += 1
             if self._next - 1 == i:
-                return np.frombuffer(buf, np.uint8).reshape(h, w, 3).copy()
+                return img.copy()
+        self._reader = None
+        raise InputError(f"{self.path}: the video ends after {reader.count} decoded frames, before frame {i}; "
+                         "the file may have changed or be truncated")
 
 
 def _folder_sequence(folder: Path, split: str | None) -> RawSequence | None:
