@@ -297,6 +297,18 @@ def shard_status(path: Path, settings: Settings | None) -> str:
     return "complete"
 
 
+def _shard_damage(path: Path) -> str | None:
+    """The first problem of a damaged shard, as one line naming it and the fix; None when it passes the checks."""
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        return (f"{path}: truncated or damaged shard (HDF5 says: {_short(exc)}); "
+                "delete it and rerun `mmp synthesize` (or `mmp import`) with the same options to rewrite it")
+    with f:
+        problems, _ = check_structure(path, f)
+    return problems[0] if problems else None
+
+
 def list_shards(index: str | os.PathLike) -> list[Path]:
     """The shards under their final names in ``OUT.shards`` (hidden temporary files excluded), sorted by name."""
     folder = shards_dir(index)
@@ -315,15 +327,20 @@ def build_index(index: str | os.PathLike, settings: Settings | None = None) -> l
     shards = list_shards(index)
     names, attrs = [], None
     for p in shards:
+        try:
+            shard_attrs = _read_attrs(p)
+        except OSError:
+            raise FormatError(_shard_damage(p) + f", then run `mmp index {index}`") from None
         if settings is None and attrs is not None:
-            diff = attr_differences(decode_attrs(attrs), decode_attrs(_read_attrs(p)))
+            diff = attr_differences(decode_attrs(attrs), decode_attrs(shard_attrs))
             if diff:
                 raise SettingsMismatch(f"{p} was written with different settings than the other shards "
                                        f"({'; '.join(diff)}); move it away, then run `mmp index {index}` again")
         status = shard_status(p, settings)
-        if status != "complete":
-            log.warning("%s is not a complete shard; left out of the index", p)
-            continue
+        damage = _shard_damage(p)
+        if status != "complete" or damage:  # a final name only ever holds a whole shard: this one was damaged since
+            raise FormatError((damage or f"{p}: not a complete mmp-h5 shard; delete it and rerun `mmp synthesize` "
+                               "with the same options") + f", then run `mmp index {index}`")
         if attrs is None:
             attrs = _read_attrs(p)
         names.append(p.stem)

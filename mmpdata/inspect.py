@@ -2,7 +2,8 @@
 
 The report lists the root attributes, each sequence (windows, frame size, split, window lengths) and MMP statistics,
 together with every problem :func:`mmpdata.h5format.validate` finds, so a damaged file says what is wrong with it.
-MMP statistics are computed on an evenly spaced sample of windows per sequence (``max_windows``), which keeps
+Unlike opening the data for training (cheap checks only), inspect by default reads every window of every dataset
+(``scan``): a damaged chunk or a NaN/inf in a stored MMP map is named with its shard and window. MMP statistics are computed on an evenly spaced sample of windows per sequence (``max_windows``), which keeps
 inspecting a 35 000-window dataset quick; pass ``max_windows=None`` for all of them.
 """
 from __future__ import annotations
@@ -39,15 +40,17 @@ def _sample(n: int, max_windows: int | None) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, max_windows).round().astype(int))
 
 
-def inspect_dataset(path: str | Path, max_windows: int | None = 32) -> dict:
+def inspect_dataset(path: str | Path, max_windows: int | None = 32, scan: bool = True,
+                    progress: bool | None = None) -> dict:
     """A JSON-ready report: ``valid``, ``problems``, ``attrs``, ``sequences`` (each with windows, size, MMP stats)
-    and ``totals``. Never raises for a damaged file: the damage is listed in ``problems``."""
+    and ``totals``. Never raises for a damaged file: the damage is listed in ``problems``. ``scan=False`` skips
+    reading every window (only the cheap checks then)."""
     path = Path(path)
-    problems = h5format.validate(path)
+    problems = h5format.validate(path, scan=scan, progress=progress)
     report = {"path": str(path), "valid": not problems, "problems": problems, "attrs": {}, "sequences": [],
-              "totals": {}}
+              "totals": {}, "scanned": bool(scan)}
     try:
-        ds = h5format.open_dataset(path)
+        ds = h5format.MMPDataset(path, check=False)
     except h5format.FormatError:
         return report
     with ds:
@@ -58,6 +61,7 @@ def inspect_dataset(path: str | Path, max_windows: int | None = 32) -> dict:
             entry = {"name": name}
             try:
                 grp = ds[name]
+                _ = grp.attrs.keys()
             except (h5format.FormatError, KeyError, OSError):
                 entry["error"] = "cannot be opened"
                 report["sequences"].append(entry)
@@ -80,7 +84,11 @@ def inspect_dataset(path: str | Path, max_windows: int | None = 32) -> dict:
             mmp = grp.get("mmp")
             if mmp is not None and mmp.ndim == 3 and mmp.shape[0] > 0:
                 idx = _sample(mmp.shape[0], max_windows)
-                vals = np.concatenate([mmp[int(i)][::2, ::2].ravel() for i in idx])
+                try:
+                    vals = np.concatenate([mmp[int(i)][::2, ::2].ravel() for i in idx])
+                except OSError:  # a damaged chunk: named in problems when scanned
+                    report["sequences"].append(entry)
+                    continue
                 entry["mmp"] = _stats(vals)
                 entry["mmp"]["windows_sampled"] = int(len(idx))
                 samples.append(vals)
