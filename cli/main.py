@@ -18,8 +18,8 @@ from mmpdata import __version__
 from mmpdata.errors import MMPError
 
 # Modules that define commands; each does ``@main.command(...)`` at import time.
-COMMAND_MODULES = ("cli.data", "cli.footage", "cli.models", "cli.train", "cli.report")
-OPTIONAL_COMMAND_MODULES = ("cli.infer", "cli.weights")  # present once their owners add them
+COMMAND_MODULES = ("cli.data", "cli.footage", "cli.models", "cli.train", "cli.report", "cli.weights")
+OPTIONAL_COMMAND_MODULES = ("cli.infer",)  # present once their owners add them
 
 #: ``mmp --help`` sections, in workflow order; a command not listed here appears under "Other commands".
 STAGES = (

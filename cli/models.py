@@ -16,7 +16,7 @@ from cli.main import main
 @click.option("--device", default=None, help="Device for --time (default: cuda if available, else cpu).")
 @click.option("--repeats", default=10, show_default=True, type=click.IntRange(1), help="Timed frames for --time.")
 def profile(name: str, size: str, as_json: bool, timed: bool, device: str | None, repeats: int) -> None:
-    """Parameters and GMACs per output frame of NAME ('mmpnet' or a preset such as A7B8C16F8).
+    """Parameters and GMACs per output frame of NAME ('mmpnet', a preset such as A7B8C16F8, or a checkpoint file).
 
     GMACs are per frame in steady state (prior + cell + reconstruction), convolutions only, counted with
     torch.utils.flop_counter on the meta device."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -37,9 +38,21 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def build_model(name: str) -> nn.Module:
-    """'mmpnet' -> MMPNet(); a preset name -> MMPRNN with a fresh prior (InputError for anything else)."""
+    """'mmpnet' -> MMPNet(); a preset name -> MMPRNN with a fresh prior; a checkpoint file -> its architecture
+    (untrained; e.g. an imported GOPRO model with its fusion attention). InputError for anything else."""
     if name.strip().lower() == "mmpnet":
         return MMPNet()
+    if Path(name).is_file():
+        from .checkpoint import load_checkpoint
+        from .presets import MMPRNNConfig
+
+        with torch.device("cpu"):  # the weights are read only for the config, even under a meta-device context
+            ck = load_checkpoint(name)
+        if ck["kind"] == "prior":
+            return MMPNet.from_config(ck["config"], name)
+        cfg = MMPRNNConfig.from_dict(ck["config"]["model"])
+        prior = MMPNet.from_config(ck["config"].get("prior_config", {}), name) if cfg.prior else None
+        return MMPRNN(cfg, prior)
     return MMPRNN(parse_preset(name))
 
 

@@ -1,0 +1,40 @@
+"""Commands about weights: import-weights (the authors' published checkpoints -> ours).
+
+The weights registry listing (``mmp weights``) belongs here too.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cli.main import main
+
+
+@main.command("import-weights")
+@click.argument("src", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--variant", required=True, type=click.Choice(["gopro", "bsd"]),
+              help="Which copy of their code wrote SRC: gopro (top-level code, RGB, fusion channel attention) or "
+                   "bsd (their BSD copy: BGR frames, permuted to RGB on import; no fusion attention).")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Our checkpoint to write (.pt).")
+@click.option("--prior-from", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Take the MMP-Net from this file (their model_best.pth.tar, or another of their MMP-RNN "
+                   "checkpoints) instead of SRC's own cell.prior.*.")
+@click.option("--prior-only", is_flag=True,
+              help="SRC is their MMP-Net file (or an MMP-RNN checkpoint): write only our prior checkpoint.")
+def import_weights_cmd(src: Path, variant: str, out: Path, prior_from: Path | None, prior_only: bool) -> None:
+    """Import the authors' published MMP-RNN checkpoint SRC (sollynoay/MMP-RNN) as our deblurring checkpoint.
+
+    n_a, n_b, n_c are read from the tensor shapes; every tensor is mapped by name and shape or the import is
+    refused. The result works with mmp deblur, eval, profile and fine-tuning; see docs/weights.md."""
+    from mmpmodel.published import import_published, import_published_prior
+
+    if prior_only:
+        if prior_from is not None:
+            raise click.UsageError("--prior-only reads the prior from SRC; drop --prior-from")
+        result = import_published_prior(src, out, variant)
+        click.echo(f"MMP-Net ({result['prior_source']}, {variant}) -> {result['out']}")
+        return
+    result = import_published(src, out, variant, prior_from=prior_from)
+    click.echo(f"{result['preset']} ({variant}, {result['tensors']} tensors, prior from {result['prior_source']}) "
+               f"-> {result['out']}")
