@@ -22,7 +22,7 @@ from mmpdata.errors import InputError
 log = logging.getLogger(__name__)
 
 __all__ = ["DistInfo", "resolve_device", "setup", "cleanup", "ResumableSampler", "all_mean", "any_true",
-           "broadcast_buffers", "barrier"]
+           "broadcast_buffers", "barrier", "env_rank", "quiet_other_ranks"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,25 @@ def resolve_device(spec: str | None) -> torch.device:
     return device
 
 
+def env_rank() -> int:
+    """This process's rank as torchrun announces it (RANK), 0 outside torchrun; readable before any process group
+    exists, so logging can be set up first."""
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0
+
+
+def quiet_other_ranks(rank: int) -> None:
+    """On every rank but 0, raise the root logger to WARNING: INFO lines then appear once (from rank 0), while
+    warnings and errors of any rank still show. ``mmp`` does this at start-up; :func:`setup` does it for scripts
+    that call the training functions under torchrun themselves."""
+    if rank != 0:
+        root = logging.getLogger()
+        if root.getEffectiveLevel() < logging.WARNING:
+            root.setLevel(logging.WARNING)
+
+
 def setup(device: str | None = None) -> DistInfo:
     """Join the torchrun process group when WORLD_SIZE > 1 (each rank on its own GPU); else a single process."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -61,6 +80,7 @@ def setup(device: str | None = None) -> DistInfo:
     local = int(os.environ.get("LOCAL_RANK", "0"))
     dev = resolve_device(device)
     if world > 1:
+        quiet_other_ranks(rank)
         if dev.type == "cuda":
             dev = torch.device("cuda", local)
             torch.cuda.set_device(dev)
