@@ -7,6 +7,7 @@ import sys
 import click
 
 from cli.main import main
+from cli.params import POSITIVE_FLOAT
 
 
 @main.command("synthesize")
@@ -17,21 +18,21 @@ from cli.main import main
 @click.option("--flow", default="auto", show_default=True,
               help="Flow estimator: auto (RAFT-large on CUDA with weights, else DIS), dis, raft-large, raft-small.")
 @click.option("--flow-weights", default=None, help="RAFT state dict (offline use); default: torchvision's weights.")
-@click.option("--flow-iters", type=int, default=None,
+@click.option("--flow-iters", type=click.IntRange(1), default=None,
               help="RAFT refinement updates (default 20); for DIS the variational refinement iterations.")
 @click.option("--frames", default="7-13", show_default=True, help="Frames per window: N (e.g. 9) or a range lo-hi "
               "drawn per window from the seeded RNG.")
-@click.option("--stride", type=int, default=None, help="Frames between window starts (default: the window's N, "
+@click.option("--stride", type=click.IntRange(1), default=None, help="Frames between window starts (default: the window's N, "
               "non-overlapping; 1 = dense prior data).")
 @click.option("--crf", default="gamma2.2", show_default=True, help="Camera response: gamma2.2, srgb, linear, or a "
               ".npy inverse-CRF table.")
-@click.option("--k", "k", type=float, default=15.0, show_default=True, help="Normalisation K of eq. 3.")
+@click.option("--k", "k", type=POSITIVE_FLOAT, default=15.0, show_default=True, help="Normalisation K of eq. 3.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the window-length draws.")
-@click.option("--workers", type=int, default=1, show_default=True, help="Parallel sequences (CPU processes; on a "
+@click.option("--workers", type=click.IntRange(1), default=1, show_default=True, help="Parallel sequences (CPU processes; on a "
               "GPU: decoding threads).")
 @click.option("--part", default=None, help="i/n: process only part i of n of the sequences (same --out for all "
               "parts).")
-@click.option("--batch", type=int, default=4, show_default=True, help="Flow fields per estimator call (RAFT batch).")
+@click.option("--batch", type=click.IntRange(1), default=4, show_default=True, help="Flow fields per estimator call (RAFT batch).")
 @click.option("--precision", default="fp32", show_default=True, help="RAFT autocast on CUDA: fp32, bf16, fp16.")
 @click.option("--device", default=None, help="Torch device for RAFT (default: cuda when available).")
 @click.option("--compression", default=None, help="HDF5 compression of the image/MMP datasets (advanced; default "
@@ -53,7 +54,7 @@ def synthesize_cmd(raw, out, flow, flow_weights, flow_iters, frames, stride, crf
 @main.command("inspect")
 @click.argument("path", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--max-windows", type=int, default=32, show_default=True,
+@click.option("--max-windows", type=click.IntRange(0), default=32, show_default=True,
               help="Windows per sequence sampled for MMP statistics (0 = all).")
 @click.option("--quick", is_flag=True, help="Only the cheap checks (attributes, shapes, settings); skip reading "
               "every window for damaged chunks and NaN/inf in the MMP maps.")

@@ -10,6 +10,7 @@ a function of (sequence, settings) only, so it is the same whatever the workers,
 from __future__ import annotations
 
 import logging
+import math
 import os
 import queue
 import threading
@@ -309,8 +310,8 @@ def synthesize(raw: str | os.PathLike, out: str | os.PathLike, *, flow: str = "a
     out = Path(out)
     lohi = frames if isinstance(frames, tuple) else parse_frames(frames)
     curve = get_crf(crf)
-    if not k > 0:
-        raise InputError(f"--k {k}: K must be positive (the paper uses 15)")
+    if not (math.isfinite(k) and k > 0):
+        raise InputError(f"--k {k}: K must be a positive finite number (the paper uses 15)")
     if stride is not None and stride < 1:
         raise InputError(f"--stride {stride}: must be a positive number of frames")
     if workers < 1:

@@ -1,0 +1,97 @@
+"""Click parameter types shared by the commands: numbers that must be finite and positive, output file paths.
+
+Python's ``float()`` accepts ``nan``, ``inf`` and ``-0``, so ``type=float`` lets ``--k inf`` or ``--lr nan`` through
+to a run that then fails an hour later or writes garbage. These types refuse such values when the command line is
+parsed (click's usage error: one line naming the option, exit 2). Use::
+
+    from cli.params import POSITIVE_FLOAT, FRACTION, OUTPUT_FILE
+    @click.option("--lr", type=POSITIVE_FLOAT, default=3e-4)
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import click
+
+__all__ = ["FiniteFloat", "PositiveFloat", "NonNegativeFloat", "Fraction", "OutputFile", "FINITE_FLOAT",
+           "POSITIVE_FLOAT", "NON_NEGATIVE_FLOAT", "FRACTION", "OUTPUT_FILE"]
+
+
+class FiniteFloat(click.ParamType):
+    """A float that is neither NaN nor infinite (optionally bounded; subclasses set the bounds)."""
+
+    name = "number"
+    #: what the value must be, for the message
+    must_be = "a finite number"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float) and math.isfinite(value) and self.accepts(value):
+            return value
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number; give {self.must_be}", param, ctx)
+        if not math.isfinite(number) or not self.accepts(number):
+            self.fail(f"{value!r} is not {self.must_be}", param, ctx)
+        return number
+
+    def accepts(self, number: float) -> bool:
+        return True
+
+
+class PositiveFloat(FiniteFloat):
+    """A finite number > 0: rates, K, frame rates, learning rates, scales."""
+
+    name = "positive number"
+    must_be = "a finite number greater than 0"
+
+    def accepts(self, number: float) -> bool:
+        return number > 0
+
+
+class NonNegativeFloat(FiniteFloat):
+    """A finite number >= 0: loss weights, weight decay."""
+
+    name = "number >= 0"
+    must_be = "a finite number of at least 0"
+
+    def accepts(self, number: float) -> bool:
+        return number >= 0
+
+
+class Fraction(FiniteFloat):
+    """A share in [0, 1) (``--val-fraction``): 1 would leave nothing to train on."""
+
+    name = "fraction"
+    must_be = "a fraction from 0 up to (not including) 1"
+
+    def accepts(self, number: float) -> bool:
+        return 0 <= number < 1
+
+
+class OutputFile(click.Path):
+    """A file to be written: refused at parse time when the path is an existing folder or its parent is a file,
+    so a run does not fail at its very end (``--json results/`` after an hour of evaluation)."""
+
+    def __init__(self):
+        super().__init__(dir_okay=False, path_type=Path)
+
+    def convert(self, value, param, ctx):
+        path = Path(value)
+        if path.is_dir():
+            self.fail(f"{str(path)!r} is a folder; give a file name inside it, such as {str(path / 'result.json')!r}",
+                      param, ctx)
+        for parent in path.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    self.fail(f"{str(parent)!r} is a file, so {str(path)!r} cannot be created inside it", param, ctx)
+                break
+        return path
+
+
+FINITE_FLOAT = FiniteFloat()
+POSITIVE_FLOAT = PositiveFloat()
+NON_NEGATIVE_FLOAT = NonNegativeFloat()
+FRACTION = Fraction()
+OUTPUT_FILE = OutputFile()
