@@ -98,16 +98,62 @@ def load_checkpoint(path: str | Path, kind: str | None = None, map_location: str
                           "pass a .pt file written by mmp train-prior or train-deblur")
     if payload.get("version") != VERSION:
         raise FormatError(f"{path}: checkpoint version {payload.get('version')} is not supported (this is {VERSION})")
+    _check_payload(path, payload)
     if kind is not None and payload.get("kind") != kind:
         raise FormatError(f"{path}: is a {payload.get('kind')} checkpoint, a {kind} checkpoint is needed here")
     return payload
 
 
+def _check_payload(path: Path, payload: dict) -> None:
+    """Our keys with our types, and only finite weights: a crafted or damaged file is refused by name here, not by a
+    KeyError deep in a loader or a black video later."""
+    fix = "pass a .pt file written by mmp train-prior or train-deblur"
+    if payload.get("kind") not in KINDS:
+        raise FormatError(f"{path}: checkpoint kind {payload.get('kind')!r} is not one of {', '.join(KINDS)}; {fix}")
+    for key, types, required in (("config", dict, True), ("model", dict, True), ("step", int, True),
+                                 ("metrics", dict, False), ("prior", dict, False), ("optimizer", dict, False),
+                                 ("scheduler", dict, False), ("scaler", dict, False), ("rng", dict, False),
+                                 ("extra", dict, False)):
+        if key not in payload:
+            if required:
+                raise FormatError(f"{path}: checkpoint has no '{key}' entry (damaged or not written by this "
+                                  f"toolkit); {fix}")
+            continue
+        value = payload[key]
+        if not isinstance(value, types) or isinstance(value, bool):
+            raise FormatError(f"{path}: checkpoint entry '{key}' is a {type(value).__name__}, expected a "
+                              f"{types.__name__}; {fix}")
+    for part in ("model", "prior"):
+        for name, tensor in payload.get(part, {}).items():
+            if not isinstance(name, str) or not isinstance(tensor, torch.Tensor):
+                raise FormatError(f"{path}: '{part}' weights must map names to tensors, found "
+                                  f"{type(name).__name__} -> {type(tensor).__name__}; {fix}")
+            if tensor.is_floating_point() or tensor.is_complex():
+                if not bool(torch.isfinite(tensor).all()):
+                    bad = int((~torch.isfinite(tensor)).sum())
+                    raise FormatError(f"{path}: weight {part}.{name} holds {bad} NaN/inf value(s) (saved from a "
+                                      "diverged run?); use an earlier checkpoint such as best.pt, or train again")
+
+
 # ------------------------------------------------------------------------------------- networks from checkpoints
+_BAD_CONFIG = (TypeError, KeyError, ValueError, AttributeError, RuntimeError)
+
+
+def _build(path, what: str, make):
+    """``make()`` (a network from a checkpoint's config); FormatError naming the file when the config is unusable."""
+    try:
+        return make()
+    except FormatError:
+        raise
+    except _BAD_CONFIG as exc:
+        raise FormatError(f"{path}: the {what} settings in this checkpoint are unusable ({type(exc).__name__}: "
+                          f"{str(exc)[:120]}); pass a .pt file written by mmp train-prior or train-deblur") from None
+
+
 def _load_weights(module: torch.nn.Module, state: dict, path: Path, what: str) -> None:
     try:
         module.load_state_dict(state)
-    except RuntimeError as exc:
+    except (RuntimeError, TypeError, KeyError, ValueError, AttributeError) as exc:
         first = str(exc).strip().splitlines()[0]
         raise FormatError(f"{path}: the {what} weights do not fit the network ({first[:160]})") from None
 
@@ -121,7 +167,7 @@ def load_prior(path: str | Path, map_location: str | torch.device = "cpu"):
     if state is None:
         raise FormatError(f"{path}: this deblurring checkpoint was trained without a prior; pass a prior checkpoint")
     cfg = ck["config"] if ck["kind"] == "prior" else ck["config"].get("prior_config", {})
-    net = MMPNet.from_config(cfg, str(path))
+    net = _build(path, "MMP-Net", lambda: MMPNet.from_config(cfg, str(path)))
     _load_weights(net, state, Path(path), "MMP-Net")
     return net.eval(), ck
 
@@ -133,18 +179,24 @@ def load_deblur(path: str | Path, map_location: str | torch.device = "cpu"):
     from .presets import MMPRNNConfig
 
     ck = load_checkpoint(path, kind="deblur", map_location=map_location)
-    config = MMPRNNConfig.from_dict(ck["config"]["model"])
+    if not isinstance(ck["config"].get("model"), dict):
+        raise FormatError(f"{path}: deblurring checkpoint without its network settings (config.model); pass a .pt "
+                          "file written by mmp train-deblur")
+    config = _build(path, "MMP-RNN", lambda: MMPRNNConfig.from_dict(ck["config"]["model"]))
     prior = None
     if config.prior:
         if "prior" not in ck:
             raise FormatError(f"{path}: deblurring checkpoint without its prior weights")
-        prior = MMPNet.from_config(ck["config"].get("prior_config", {}), str(path))
+        prior = _build(path, "MMP-Net", lambda: MMPNet.from_config(ck["config"].get("prior_config", {}), str(path)))
         _load_weights(prior, ck["prior"], Path(path), "MMP-Net")
-    model = MMPRNN(config, prior)
+    model = _build(path, "MMP-RNN", lambda: MMPRNN(config, prior))
     try:
         model.load_deblur_state_dict(ck["model"])
     except FormatError as exc:
         raise FormatError(f"{path}: {exc}") from None
+    except (RuntimeError, TypeError, KeyError, ValueError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FormatError(f"{path}: the MMP-RNN weights do not fit the network ({first[:160]})") from None
     return model.eval(), ck
 
 

@@ -74,3 +74,67 @@ def test_wrong_kind_is_refused(tmp_path):
     path = save_checkpoint(tmp_path / "p.pt", kind="prior", config={}, model={})
     with pytest.raises(FormatError, match="prior checkpoint"):
         load_checkpoint(path, kind="deblur")
+
+
+# ---------------------------------------------------------------- issue 13 item 9: crafted and non-finite checkpoints
+def _crafted(tmp_path, name, **entries):
+    path = tmp_path / name
+    torch.save({"format": "mmp-checkpoint", "version": 1, **entries}, path)
+    return path
+
+
+@pytest.mark.parametrize("entries, what", [
+    ({"kind": "prior"}, "no 'config' entry"),
+    ({"kind": "prior", "config": {}}, "no 'model' entry"),
+    ({"kind": "prior", "config": {}, "model": {}}, "no 'step' entry"),
+    ({"kind": "weird", "config": {}, "model": {}, "step": 0}, "kind 'weird'"),
+    ({"kind": "prior", "config": [1, 2], "model": {}, "step": 0}, "'config' is a list, expected a dict"),
+    ({"kind": "prior", "config": {}, "model": [torch.ones(1)], "step": 0}, "'model' is a list"),
+    ({"kind": "prior", "config": {}, "model": {}, "step": "3"}, "'step' is a str, expected a int"),
+    ({"kind": "prior", "config": {}, "model": {"w": 3.0}, "step": 0}, "names to tensors"),
+    ({"kind": "deblur", "config": {}, "model": {}, "step": 0, "prior": "x"}, "'prior' is a str"),
+])
+def test_crafted_checkpoints_get_one_line_naming_the_file(tmp_path, entries, what):
+    path = _crafted(tmp_path, "crafted.pt", **entries)
+    with pytest.raises(FormatError) as exc:
+        load_checkpoint(path)
+    assert str(path) in str(exc.value) and what in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_crafted_configs_are_refused_by_the_network_loaders(tmp_path):
+    from mmpmodel.checkpoint import load_any, load_deblur, load_prior
+
+    cases = [
+        (_crafted(tmp_path, "a.pt", kind="prior", config={"width": "wide"}, model={}, step=0), load_prior),
+        (_crafted(tmp_path, "b.pt", kind="deblur", config={}, model={}, step=0), load_deblur),
+        (_crafted(tmp_path, "c.pt", kind="deblur", config={"model": {"n_a": "x", "prior": False}}, model={},
+                  step=0), load_deblur),
+        (_crafted(tmp_path, "d.pt", kind="prior", config={}, model={"tail.weight": torch.ones(3)}, step=0), load_any),
+    ]
+    for path, loader in cases:
+        with pytest.raises(FormatError) as exc:
+            loader(path)
+        assert str(exc.value).startswith(f"{path}: ") and "\n" not in str(exc.value), exc.value
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused_at_load(tmp_path, bad):
+    from _mmph5 import random_checkpoints
+    from mmpmodel.checkpoint import load_deblur, load_prior
+
+    prior_ck, deblur_ck, _ = random_checkpoints(tmp_path)
+    ck = load_checkpoint(prior_ck)
+    name = sorted(k for k, v in ck["model"].items() if v.is_floating_point())[3]
+    ck["model"][name].view(-1)[0] = bad
+    save_checkpoint(tmp_path / "nan_prior.pt", kind="prior", config=ck["config"], model=ck["model"])
+    with pytest.raises(FormatError) as exc:
+        load_prior(tmp_path / "nan_prior.pt")
+    msg = str(exc.value)
+    assert str(tmp_path / "nan_prior.pt") in msg and f"model.{name}" in msg and "1 NaN/inf" in msg
+    ck = load_checkpoint(deblur_ck)
+    ck["prior"][name].view(-1)[-1] = bad  # the prior inside a deblurring checkpoint is checked too
+    save_checkpoint(tmp_path / "nan_deblur.pt", kind="deblur", config=ck["config"], model=ck["model"],
+                    prior=ck["prior"])
+    with pytest.raises(FormatError, match=f"nan_deblur.pt: weight prior.{name}"):
+        load_deblur(tmp_path / "nan_deblur.pt")
+    load_deblur(deblur_ck)  # the untouched checkpoint still loads
