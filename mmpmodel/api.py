@@ -40,16 +40,16 @@ __all__ = ["load", "Deblurrer", "MMPEstimator", "resolve_checkpoint", "synthesiz
            "score_outputs", "plot_runs", "deblur_video", "show_maps"]
 
 
-def resolve_checkpoint(name_or_path: str | Path) -> Path:
+def resolve_checkpoint(name_or_path: str | Path, kind: str | None = None) -> Path:
     """A checkpoint file path, or a name of the bundled weights registry (``mmp weights`` lists them), -> the file.
+    ``kind`` ("deblur"/"prior") refuses a registered name of the other kind.
 
-    Why: the shell and Python accept the same names; a path that exists is always taken as a path."""
-    path = Path(name_or_path)
-    if path.exists() or importlib.util.find_spec("mmpmodel.weights") is None:
-        return path
+    Why: the shell and Python accept the same names, resolved by the same function."""
+    if importlib.util.find_spec("mmpmodel.weights") is None:
+        return Path(name_or_path)
     from .weights import resolve_weights
 
-    return Path(resolve_weights(name_or_path))
+    return Path(resolve_weights(name_or_path, kind))
 
 
 def synthesize(raw, out, **options):
@@ -136,7 +136,7 @@ class Deblurrer:
     @classmethod
     def from_checkpoint(cls, checkpoint: str | Path, device: str | None = None) -> "Deblurrer":
         """Load a deblurring checkpoint (path or registry name)."""
-        path = resolve_checkpoint(checkpoint)
+        path = resolve_checkpoint(checkpoint, "deblur")
         model, _ = load_deblur(path)
         return cls(model, device, path)
 

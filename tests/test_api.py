@@ -102,7 +102,7 @@ def test_bad_frames_are_named(setup):
         d.deblur(frames[:2] + [frames[2][..., 0]] + frames[3:])
     with pytest.raises(InputError, match="for a single frame pass"):
         d.deblur(frames[0])
-    with pytest.raises(InputError, match="not found"):
+    with pytest.raises(InputError, match="checkpoint.pt: (checkpoint not found|no such checkpoint)"):
         mmpmodel.load("no/such/checkpoint.pt")
 
 
@@ -131,3 +131,16 @@ def test_public_names():
     assert mmpmodel.__all__ == api.__all__
     for name in mmpmodel.__all__:
         assert getattr(mmpmodel, name) is getattr(api, name)
+
+
+def test_registry_names_load_the_bundled_weights():
+    weights = pytest.importorskip("mmpmodel.weights")
+    if "sample-deblur" not in weights.registry():
+        pytest.skip("no bundled weights in this checkout")
+    d = mmpmodel.load("sample-deblur", device="cpu")
+    assert isinstance(d, mmpmodel.Deblurrer) and d.checkpoint == weights.resolve_weights("sample-deblur")
+    frames = [np.full((32, 48, 3), 128, np.uint8)] * 3
+    assert len(d.deblur(frames)) == 3
+    assert isinstance(mmpmodel.load("sample-prior", device="cpu"), mmpmodel.MMPEstimator)
+    with pytest.raises(InputError, match="prior weights"):
+        mmpmodel.Deblurrer.from_checkpoint("sample-prior")
