@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from mmpdata.datasets import open_data
 from mmpdata.errors import InputError
+from mmpdata.rawio import frame_filename
 
 from .checkpoint import load_any
 from .distributed import resolve_device
@@ -95,7 +96,7 @@ def evaluate_deblur(model, data: str | Path, protocol: str = "paper", save: str 
                     pin.append(psnr(ds.read(info.name, "blur", t), target))
                     ss.append(ssim(img, target))
                     if save is not None:
-                        save_png(Path(save) / info.name / f"{t}.png", img)
+                        save_png(Path(save) / info.name / frame_filename(t), img)
 
             for t in range(info.frames):
                 frame = _frame_tensor(ds.read(info.name, "blur", t), device)

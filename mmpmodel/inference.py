@@ -1,32 +1,38 @@
-"""``mmp deblur``: a blurry video (file or frame folder) in, the deblurred video (mp4 or PNG folder) out.
+"""``mmp deblur``: a blurry video (file or frame folder) in, the deblurred video (mp4/mkv/... or PNG folder) out.
 
 Frames are decoded, deblurred and written one at a time through MMP-RNN's streaming stepper, so memory is bounded by
 the network's 5-frame window whatever the length. The first and last frames are handled by replicating the ends:
-every input frame gets exactly one output frame, in order.
+every decoded input frame gets exactly one output frame, in order. Input and output files are handled by
+:mod:`mmpdata.video` (decoded stream in; exact frame rate, audio copied, temporary name renamed when complete out)
+and :class:`mmpdata.rawio.FrameFolderWriter` (PNG frames 000000.png, ... in a temporary folder renamed when
+complete); everything about the output is checked before the model is loaded or anything is written.
 """
 from __future__ import annotations
 
 import logging
 import os
 import time
+from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
 from mmpdata.errors import InputError
-from mmpdata.rawio import VIDEO_SUFFIXES, RawSequence, discover_sequences
+from mmpdata.rawio import VIDEO_SUFFIXES, FrameFolderWriter, RawSequence, check_frame_folder_output, discover_sequences
+from mmpdata.video import VideoReader, VideoWriter, check_video_output, format_rate
 
 from .checkpoint import load_deblur
 from .distributed import resolve_device
-from .evaluate import save_png
 from .metrics import tensor_to_uint8
 from .mmprnn import deblur_frames
 
 log = logging.getLogger(__name__)
 
-__all__ = ["open_input", "source_fps", "deblur_video"]
+__all__ = ["open_input", "parse_rate", "check_output", "InputFrames", "deblur_video"]
+
+#: Frame rate of a video written from a frame folder when --fps is not given.
+DEFAULT_FPS = Fraction(30)
 
 
 def open_input(path: str | Path) -> RawSequence:
@@ -37,86 +43,123 @@ def open_input(path: str | Path) -> RawSequence:
     return seqs[0]
 
 
-def source_fps(seq: RawSequence, default: float = 30.0) -> float:
-    """Frame rate of a video file (from its header), ``default`` for frame folders."""
-    if seq.kind != "video":
-        return default
-    import imageio_ffmpeg
-
-    reader = imageio_ffmpeg.read_frames(str(seq.path))
+def parse_rate(fps) -> Fraction:
+    """``--fps``: 25, 29.97 or an exact ratio such as 24000/1001; positive and finite."""
     try:
-        meta = next(reader)
-        return float(meta.get("fps") or default)
-    except (RuntimeError, StopIteration):
-        return default
-    finally:
-        reader.close()
+        rate = fps if isinstance(fps, Fraction) else Fraction(str(fps).strip())
+    except (ValueError, ZeroDivisionError):
+        raise InputError(f"--fps {fps}: not a frame rate; give a positive number such as 25 or 24000/1001") from None
+    if rate <= 0:
+        raise InputError(f"--fps {fps}: must be positive, such as 25 or 24000/1001")
+    return rate
 
 
-class _Mp4Writer:
-    """Streams RGB frames into an H.264 mp4 under a temporary name; renamed when closed without error."""
+def _same_place(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
 
-    def __init__(self, path: Path, size: tuple[int, int], fps: float):
-        import imageio_ffmpeg
 
-        self.path = path
-        self.temp = path.with_name(f".{path.stem}.partial{path.suffix}")
-        h, w = size
-        params = ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"] if (h % 2 or w % 2) else None
-        self._gen = imageio_ffmpeg.write_frames(str(self.temp), (w, h), fps=fps, codec="libx264", quality=8,
-                                                pix_fmt_out="yuv420p", macro_block_size=1, output_params=params)
-        self._gen.send(None)
+def check_output(seq: RawSequence, output: str | Path, codec: str = "libx264", crf: int | None = None) -> int | None:
+    """Refuse an output that is the input or would overwrite or mix with other files, before anything is written.
+    Returns the CRF a video output will use (None for PNG folders and lossless codecs)."""
+    output = Path(output)
+    if _same_place(output, seq.path):
+        raise InputError(f"{output}: is the input {seq.path}; choose another output (nothing was written)")
+    if output.suffix.lower() in VIDEO_SUFFIXES:
+        return check_video_output(output, codec, crf)
+    if output.suffix.lower() == ".png" or output.suffix.lower() in {".jpg", ".jpeg", ".gif", ".webp"}:
+        raise InputError(f"{output}: looks like an image file; give a folder name for PNG frames or a .mp4/.mkv file")
+    check_frame_folder_output(output)
+    return None
 
-    def write(self, img: np.ndarray) -> None:
-        self._gen.send(np.ascontiguousarray(img))
 
-    def close(self, ok: bool) -> None:
-        self._gen.close()
-        if ok:
-            os.replace(self.temp, self.path)
+class InputFrames:
+    """The frames of the input as one stream: RGB uint8 in order, with their size, frame rate (None for frame
+    folders) and audio tracks known before the first frame; ``count`` is the true total once the stream ended."""
+
+    def __init__(self, seq: RawSequence):
+        self.seq = seq
+        self.count = 0
+        self._reader = VideoReader(seq.path) if seq.kind == "video" else None
+        if self._reader is not None:
+            info = self._reader.info  # opens the stream: an unreadable video fails here, before any output
+            self.size, self.rate, self.audio = info.size, info.rate, list(info.audio)
         else:
-            self.temp.unlink(missing_ok=True)
+            self.size, self.rate, self.audio = seq.size, None, []
+
+    @property
+    def total(self) -> int | None:
+        """Frame count when known in advance (frame folders); videos tell it only at the end."""
+        return len(self.seq) if self._reader is None else None
+
+    @property
+    def variable_rate(self) -> bool:
+        return self._reader is not None and self._reader.variable_rate
+
+    def __iter__(self):
+        frames = iter(self._reader) if self._reader is not None else self.seq.iter_frames()
+        for img in frames:
+            self.count += 1
+            yield img
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
 
 
 def deblur_video(checkpoint: str | Path, input: str | Path, output: str | Path, device: str | None = None,
-                 fps: float | None = None, progress: bool | None = None) -> dict:
-    """Deblur every frame of ``input`` with the MMP-RNN checkpoint; ``output`` ending in a video suffix (.mp4)
-    becomes a video, anything else a folder of PNGs (named like the input frames, or 000000.png... for videos)."""
+                 fps: float | str | Fraction | None = None, progress: bool | None = None, codec: str = "libx264",
+                 crf: int | None = None) -> dict:
+    """Deblur every decoded frame of ``input`` with the MMP-RNN checkpoint. ``output`` ending in a video suffix
+    (.mp4, .mkv, .mov, .avi, .m4v) becomes a video at the input's exact frame rate (``fps`` overrides; frame folders
+    default to 30) with the input's audio; anything else a new folder of PNGs 000000.png, 000001.png, ..."""
+    seq = open_input(input)
+    output = Path(output)
+    as_video = output.suffix.lower() in VIDEO_SUFFIXES
+    crf = check_output(seq, output, codec, crf)
+    rate_override = parse_rate(fps) if fps is not None else None
     dev = resolve_device(device)
     model, _ = load_deblur(checkpoint)
     model = model.to(dev).eval()
-    seq = open_input(input)
-    output = Path(output)
-    n = len(seq)
-    as_video = output.suffix.lower() in VIDEO_SUFFIXES
-    if as_video:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        writer = _Mp4Writer(output, seq.size, fps or source_fps(seq))
-        names = None
-    else:
-        output.mkdir(parents=True, exist_ok=True)
-        writer = None
-        names = [Path(p).stem for p in seq.frames] if seq.kind == "folder" else [f"{i:06d}" for i in range(n)]
 
-    frames = (torch.from_numpy(img).permute(2, 0, 1).float().div_(255.0) for img in seq.iter_frames())
+    source = InputFrames(seq)
+    rate = rate_override or source.rate or DEFAULT_FPS
+    try:
+        if as_video:
+            writer = VideoWriter(output, source.size, rate, codec=codec, crf=crf,
+                                 audio_from=seq.path if source.audio else None, audio=source.audio)
+        else:
+            writer = FrameFolderWriter(output)
+    except BaseException:
+        source.close()
+        raise
+    frames = (torch.from_numpy(img).permute(2, 0, 1).float().div_(255.0) for img in source)
     start, count, ok = time.perf_counter(), 0, False
-    bar = tqdm(total=n, desc="deblur", unit="frame", disable=None if progress is None else not progress)
+    bar = tqdm(total=source.total, desc="deblur", unit="frame", disable=None if progress is None else not progress)
     try:
         for out in deblur_frames(model, frames, dev):
-            img = tensor_to_uint8(out)
-            if writer is not None:
-                writer.write(img)
-            else:
-                save_png(output / f"{names[count]}.png", img)
+            writer.write(tensor_to_uint8(out))
             count += 1
             bar.update(1)
+        if count != source.count:
+            raise InputError(f"{input}: {source.count} frames decoded but {count} deblurred; please report this")
         ok = True
     finally:
         bar.close()
-        if writer is not None:
-            writer.close(ok)
+        source.close()
+        writer.close(ok)
     seconds = time.perf_counter() - start
-    if count != n:
-        raise InputError(f"{input}: {n} frames announced but {count} decoded; the input may be truncated")
-    return {"input": str(input), "output": str(output), "frames": count, "seconds": round(seconds, 3),
-            "seconds_per_frame": seconds / max(count, 1), "device": str(dev), "format": "mp4" if as_video else "png"}
+    for note in getattr(writer, "notes", []):
+        log.warning("%s", note)
+    if source.variable_rate:
+        log.warning("%s: variable frame rate; the %d frames were written at a constant %s fps (individual frame "
+                    "timings are not kept, audio may drift)", input, count, format_rate(rate))
+    result = {"input": str(input), "output": str(output), "frames": count, "seconds": round(seconds, 3),
+              "seconds_per_frame": seconds / max(count, 1), "device": str(dev),
+              "format": output.suffix.lower().lstrip(".") if as_video else "png"}
+    if as_video:
+        result.update(fps=format_rate(rate), encoding=writer.encoding, audio=writer.audio_result,
+                      variable_frame_rate=source.variable_rate)
+    return result

@@ -16,6 +16,7 @@ import torch
 from tqdm import tqdm
 
 from mmpdata.datasets import open_data
+from mmpdata.rawio import frame_filename
 
 from .checkpoint import load_prior
 from .distributed import resolve_device
@@ -57,16 +58,15 @@ def _frames_h5(path: Path):
 
 
 def _frames_raw(path: Path):
-    seq = open_input(path)
-    n = len(seq)
+    seq = open_input(path)  # a video is streamed: every decoded frame, its count known only at the end
     for t, img in enumerate(seq.iter_frames()):
-        yield seq.name, t, n, img, None
+        yield seq.name, t, None, img, None
 
 
 def show(source: str | Path, prior: str | Path, out_dir: str | Path, every: int = 1, max_frames: int | None = None,
          device: str | None = None, progress: bool | None = None) -> dict:
-    """Write OUT_DIR/<sequence>/<index>.png for every ``every``-th frame (at most ``max_frames`` per sequence) of an
-    mmp-h5 file or of a video file / frame folder."""
+    """Write OUT_DIR/<sequence>/<index>.png (index zero-padded to 6 digits: 000000.png) for every ``every``-th frame
+    (at most ``max_frames`` per sequence) of an mmp-h5 file or of a video file / frame folder."""
     dev = resolve_device(device)
     net, _ = load_prior(prior)
     net = net.to(dev).eval()
@@ -82,7 +82,7 @@ def show(source: str | Path, prior: str | Path, out_dir: str | Path, every: int 
             x = torch.from_numpy(img).to(dev).permute(2, 0, 1)[None].float().div_(255.0)
             pred = net(x)[0, 0].float().cpu().numpy()
             means.append(float(pred.mean()))
-            path = out_dir / name / f"{t}.png"
+            path = out_dir / name / frame_filename(t)
             save_png(path, panel(img, pred, truth))
             written.append(path)
             bar.update(1)
