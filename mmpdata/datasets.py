@@ -251,26 +251,31 @@ class VideoClips(_H5Items):
 
     Augmentation applies one crop, flip and 90-degree rotation to the whole clip. Clips start at every frame
     (stride 1) and never cross a range boundary. Item: {"blur": (F, 3, p, p), "sharp": (F, 3, p, p)[, "mmp":
-    (F, 1, p, p)]}.
+    (F, 1, p, p)]}. ``window_step`` k > 1 takes every k-th stored window into a clip (true video from data whose
+    windows overlap; see :func:`mmpmodel.train_deblur.window_step`).
     """
 
     def __init__(self, path, ranges: list[Range], frames: int, patch: int | None = 256, augment: bool = True,
-                 seed: int = 0, with_mmp: bool = False):
+                 seed: int = 0, with_mmp: bool = False, window_step: int = 1):
         super().__init__(path, ranges, patch, augment, seed)
         self.frames = int(frames)
         self.with_mmp = with_mmp
+        self.window_step = int(window_step)
+        span = (self.frames - 1) * self.window_step + 1  # stored windows one clip covers
         if with_mmp:
             for r in self.ranges:
                 if not self.infos[r.sequence].has_mmp:
                     raise InputError(f"{path}: sequence {r.sequence!r} has no stored MMP "
                                      "(needed by --prior-source gt)")
-        short = [r.sequence for r in self.ranges if r.n < self.frames]
+        short = [r.sequence for r in self.ranges if r.n < span]
         if short:
-            log.warning("%d sequence range(s) shorter than %d frames left out (%s)", len(short), self.frames,
+            log.warning("%d sequence range(s) shorter than %d frames left out (%s)", len(short), span,
                         ", ".join(short[:3]))
-        self.items = [(r.sequence, s) for r in self.ranges for s in range(r.start, r.stop - self.frames + 1)]
+        self.items = [(r.sequence, s) for r in self.ranges for s in range(r.start, r.stop - span + 1)]
         if self.ranges and not self.items:
-            raise InputError(f"{path}: no sequence range holds {self.frames} frames; use fewer --frames")
+            raise InputError(f"{path}: no sequence range holds {self.frames} frames"
+                             + (f" of every {self.window_step}-th window" if self.window_step > 1 else "")
+                             + "; use fewer --frames")
 
     def __len__(self) -> int:
         return len(self.items)
@@ -280,7 +285,7 @@ class VideoClips(_H5Items):
         info = self.infos[name]
         rng = self._rng(index)
         ys, xs = self._window(info, rng)
-        clip = slice(s, s + self.frames)
+        clip = slice(s, s + (self.frames - 1) * self.window_step + 1, self.window_step)
         out = {"blur": _images(self._read(name, "blur", clip, ys, xs)),
                "sharp": _images(self._read(name, "sharp", clip, ys, xs))}
         if self.with_mmp:

@@ -1,10 +1,11 @@
 """A training run's folder: RUN/config.json, RUN/metrics.jsonl, RUN/last.pt, RUN/best.pt, TensorBoard events.
 
-Shared by train_prior and train_deblur so both loops stay short. Only rank 0 constructs a writer; the JSON
+Used by the shared training loop (mmpmodel.train_loop). Only rank 0 constructs a writer; the JSON
 files are written atomically (config) or appended line by line (metrics), so a killed run leaves readable files.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -12,17 +13,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 from mmpdata.atomic import file_mode
-from mmpdata.errors import InputError, SettingsMismatch, TrainingError
-
-from . import distributed as D
+from mmpdata.errors import InputError, SettingsMismatch
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RunDir", "check_finite", "check_new_or_resume", "checkpoint_round", "report_loss", "resumed_batches",
-           "write_json"]
+__all__ = ["RunDir", "check_new_or_resume", "read_run_config", "file_sha256", "data_fingerprint", "resumed_batches",
+           "resolve_checkpoint", "state_sha256", "write_json"]
 
 
 def write_json(path: str | Path, payload: dict) -> Path:
@@ -43,7 +40,8 @@ def write_json(path: str | Path, payload: dict) -> Path:
 
 
 def check_new_or_resume(out: Path, config: dict, resume: bool, keys: tuple[str, ...]) -> None:
-    """Refuse to overwrite an existing run without --resume, and to resume with different settings."""
+    """Refuse to overwrite an existing run without --resume, and to resume without RUN/config.json or with
+    different settings (``keys`` of ``config`` compared with the run's config.json)."""
     last = out / "last.pt"
     if not resume:
         if last.exists():
@@ -51,33 +49,94 @@ def check_new_or_resume(out: Path, config: dict, resume: bool, keys: tuple[str, 
         return
     if not last.exists():
         raise InputError(f"{last}: nothing to resume; run without --resume first")
-    cfg_path = out / "config.json"
-    if cfg_path.exists():
-        saved = json.loads(cfg_path.read_text())
-        diff = [f"{k}: run has {saved.get(k)!r}, asked for {config.get(k)!r}" for k in keys
-                if k in saved and saved.get(k) != config.get(k)]
-        if diff:
-            raise SettingsMismatch(f"{out}: cannot resume with different settings ({'; '.join(diff)}); "
-                                   "repeat the original options or choose another --out")
+    saved = read_run_config(out)
+    diff = [f"{k}: run has {saved.get(k)!r}, asked for {config.get(k)!r}" for k in keys
+            if saved.get(k) != config.get(k)]
+    if diff:
+        raise SettingsMismatch(f"{out}: cannot resume with different settings ({'; '.join(diff)}); "
+                               "repeat the original options or choose another --out")
 
 
-def checkpoint_round(run: "RunDir", step: int, train_loss: float, key: str, best: float, lower_is_better: bool,
-                     validate, save) -> tuple[float, float | None]:
-    """Rank 0's periodic round: validate (``validate`` is None without a validation set), keep ``best.pt`` by the
-    metric ``key`` and always write ``last.pt``. Returns the new best and this round's validation value."""
-    metrics = {"train_loss": train_loss, f"best_{key}": best}
-    value = None
-    if validate is not None:
-        value = validate()
-        metrics[key] = value
-        run.log(step, **{key: value})
-        if (value < best) if lower_is_better else (value > best):
-            best = metrics[f"best_{key}"] = value
-            save("best.pt", metrics)
-    save("last.pt", metrics)
-    if validate is None:
-        save("best.pt", metrics)
-    return best, value
+def read_run_config(out: str | Path) -> dict:
+    """RUN/config.json as a dict; InputError naming it when it is missing or unreadable (a run cannot be resumed
+    or checked without it)."""
+    path = Path(out) / "config.json"
+    if not path.is_file():
+        raise InputError(f"{path}: missing, so the run's settings are unknown; cannot resume it (start a new run "
+                         "with another --out)")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: unreadable ({exc.__class__.__name__}); cannot resume the run") from None
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes (how a prior or init checkpoint is identified, wherever it lies)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def state_sha256(state: dict) -> str:
+    """sha256 over a state dict's names and tensor bytes: identifies weights whichever file holds them (a prior
+    checkpoint, or the prior inside a deblurring checkpoint)."""
+    import torch
+
+    h = hashlib.sha256()
+    for key in sorted(state):
+        value = state[key]
+        h.update(key.encode())
+        if isinstance(value, torch.Tensor):
+            t = value.detach().cpu().reshape(-1).contiguous()
+            h.update(str(t.dtype).encode())
+            h.update(t.view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def resolve_checkpoint(value: str | Path, what: str) -> Path:
+    """A checkpoint path, or a registered weights name (mmpmodel.weights.resolve_weights when it exists);
+    InputError naming ``value`` when it is neither."""
+    path = Path(value)
+    if path.is_file():
+        return path
+    try:
+        from .weights import resolve_weights
+    except ImportError:
+        resolve_weights = None
+    if resolve_weights is not None:
+        return Path(resolve_weights(str(value)))
+    raise InputError(f"{value}: {what} not found; pass a checkpoint file")
+
+
+def _plain(value):
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
+def data_fingerprint(path: str | Path) -> str:
+    """A short hash of an mmp-h5 index's contents list: root settings (K, CRF, flow, frames, stride, seed, ...) and
+    each sequence's name, split, settings and dataset shapes. Identifies the data by content, so a moved or copied
+    dataset still resumes, while re-synthesized data with other settings or other sequences does not."""
+    import h5py
+
+    skip = {"mmpdata_version", "created", "complete"}
+    desc: dict = {}
+    with h5py.File(path, "r") as f:
+        desc["attrs"] = {k: _plain(v) for k, v in sorted(f.attrs.items()) if k not in skip}
+        seqs = {}
+        for name in sorted(f["sequences"].keys()):
+            g = f["sequences"][name]
+            seqs[name] = {"attrs": {k: _plain(v) for k, v in sorted(g.attrs.items()) if k not in skip},
+                          "data": {k: [list(g[k].shape), str(g[k].dtype)] for k in sorted(g.keys())
+                                   if isinstance(g[k], h5py.Dataset)}}
+        desc["sequences"] = seqs
+    text = json.dumps(desc, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def resumed_batches(loader, sampler, dataset, step: int, total: int, steps_per_epoch: int, batch_size: int):
@@ -97,22 +156,6 @@ def resumed_batches(loader, sampler, dataset, step: int, total: int, steps_per_e
                 return
 
 
-def report_loss(run: "RunDir | None", bar, step: int, epoch: int, loss, info, **values) -> None:
-    """Log the loss averaged over processes (a collective: every rank calls it) with ``values``, on rank 0's
-    metrics file (``run`` is None elsewhere), and show it on the progress bar."""
-    loss_mean = D.all_mean(loss.item(), info)
-    if run:
-        run.log(step, epoch=epoch, loss=loss_mean, **values)
-    bar.set_postfix(loss=f"{loss_mean:.4f}")
-
-
-def check_finite(loss, step: int, out: Path, info) -> None:
-    """TrainingError on every rank when any rank's loss is NaN/inf (before the step that would spoil the weights)."""
-    if D.any_true(not torch.isfinite(loss).item(), info):
-        raise TrainingError(f"non-finite loss at step {step + 1}; {Path(out) / 'last.pt'} keeps the last good "
-                            "weights; lower --lr or check the data, then --resume")
-
-
 class RunDir:
     """Writes the run's config, metric lines and (when the ``tensorboard`` package is installed) event files."""
 
@@ -127,7 +170,7 @@ class RunDir:
             from torch.utils.tensorboard import SummaryWriter
             self.tb = SummaryWriter(str(self.out / "tb"))
         except ImportError:
-            log.debug("tensorboard not installed; metrics go to metrics.jsonl only")
+            log.info("tensorboard is not installed (pip install tensorboard): metrics go to metrics.jsonl only")
 
     def log(self, step: int, **values) -> None:
         """Append one JSON line {"step", "time", ...values} and mirror numbers to TensorBoard."""

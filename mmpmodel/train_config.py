@@ -9,7 +9,7 @@ config.json with ``--resume``), then the options given explicitly.
 
 Field metadata: ``help`` (the option's help text), ``resume`` (False: may change when a run is resumed, e.g. the
 device), ``cli`` (False: not a command-line option), ``flag`` (the option's declaration for booleans), ``choices``,
-``min`` (smallest allowed value, inclusive) and ``positive`` (a positive finite float). Paths (``data``, ``prior``,
+``min`` (smallest allowed value, inclusive), ``positive`` (a positive finite float) and ``fraction`` (in [0, 1)). Paths (``data``, ``prior``,
 ``init_from``) are compared on resume by content (``data_id``, ``prior_sha256``, ``init_from_sha256`` in
 config.json), not by where they lie.
 """
@@ -25,7 +25,7 @@ from typing import Any
 from mmpdata.errors import InputError
 
 __all__ = ["TrainConfig", "PriorTrainConfig", "DeblurTrainConfig", "Recipe", "RECIPES", "CPU_RECIPES", "CONFIGS",
-           "resolve", "config_fields", "load_config_file", "recipe_names", "resume_keys", "step_fractions", "to_dict",
+           "resolve", "prepare", "config_fields", "load_config_file", "recipe_names", "resume_keys", "step_fractions", "to_dict",
            "SCHEDULES"]
 
 SCHEDULES = ("cosine", "step", "constant")
@@ -58,7 +58,7 @@ class TrainConfig:
     grad_clip: float | None = _f(None, "Clip the gradient norm to this value (none: no clipping).", positive=True)
     seed: int = _f(0, "Seed of the split, the shuffle, the augmentation and the initial weights.")
     val_fraction: float = _f(0.1, "Share of sequences held out for validation when none is marked valid.",
-                             min=0.0)
+                             min=0.0, fraction=True)
     val_every: int | None = _f(None, "Validate (and write last.pt/best.pt) every N steps (default: each epoch, "
                                      "at most every 1000 steps).", min=1, resume=False)
     val_images: int = _f(3, "blurry | output | sharp strips written per validation round into RUN/val/.", min=0,
@@ -153,6 +153,8 @@ CPU_RECIPES = {
                "skip_lr_scale": 1.0, "val_clips": 4},
 }
 
+#: Source line of every `cpu` value; say "measured, docs/training.md (Recipes)" once the values are measured.
+_CPU_SOURCE = "placeholder: the values measured before this issue (issue 16); to be replaced by measurement"
 _PAPER = "paper §4.1 (MMP-Net implementation details)"
 _FACTS = "shared/docs/REFERENCE_FACTS.md (the authors' notebook LearningMMP/MMPtraining.ipynb)"
 _PRIOR_PAPER = {
@@ -189,7 +191,7 @@ RECIPES: dict[str, dict[str, Recipe]] = {
         "paper-bsd": Recipe("paper-bsd", "the paper trains one MMP-Net (on GOPRO raw frames) and uses it for BSD "
                                          "too: same values as paper-gopro", **_PRIOR_PAPER),
         "cpu": Recipe("cpu", "best MMP-Net in <= 15 minutes on 2 CPU cores (measured, docs/training.md)",
-                      CPU_RECIPES["prior"], {k: "measured, docs/training.md (Recipes)" for k in CPU_RECIPES["prior"]}),
+                      CPU_RECIPES["prior"], {k: _CPU_SOURCE for k in CPU_RECIPES["prior"]}),
     },
     "deblur": {
         "paper-gopro": Recipe(
@@ -205,13 +207,13 @@ RECIPES: dict[str, dict[str, Recipe]] = {
              **_DEBLUR_COMMON_SOURCES}),
         "cpu": Recipe("cpu", "best MMP-RNN in <= 15 minutes on 2 CPU cores (measured, docs/training.md)",
                       CPU_RECIPES["deblur"],
-                      {k: "measured, docs/training.md (Recipes)" for k in CPU_RECIPES["deblur"]}),
+                      {k: _CPU_SOURCE for k in CPU_RECIPES["deblur"]}),
     },
 }
 
 
 def recipe_names(kind: str) -> list[str]:
-    return sorted(RECIPES[kind])
+    return list(RECIPES[kind])
 
 
 # --------------------------------------------------------------------------------------------------- resolving
@@ -234,6 +236,10 @@ def _check_value(cls, name: str, value):
         raise InputError(f"{name}: {value!r} must be a positive finite number")
     if "min" in meta and isinstance(value, (int, float)) and not value >= meta["min"]:
         raise InputError(f"{name}: {value!r} must be at least {meta['min']}")
+    if meta.get("fraction") and not (isinstance(value, (int, float)) and 0 <= value < 1):
+        raise InputError(f"{name}: {value!r} must be a fraction from 0 up to (not including) 1")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"{name}: {value!r} must be a finite number")
     return value
 
 
@@ -298,6 +304,24 @@ def resolve(kind: str, recipe: str | None = None, saved: dict | None = None, exp
     if cfg.steps is None and cfg.epochs is None:
         cfg.epochs = cfg.default_epochs()
     return cfg
+
+
+def prepare(kind: str, out: str | Path | None = None, *, recipe: str | None = None,
+            config_file: str | Path | None = None, resume: bool = False, explicit: dict | None = None):
+    """The configuration of a run as the commands resolve it: ``config_file`` (``--config``), or with ``resume`` the
+    run's own RUN/config.json (required), is the saved layer between the recipe and the explicit settings."""
+    saved = None
+    if config_file is not None:
+        saved = load_config_file(config_file, kind)
+    elif resume and out is not None:
+        from .runs import read_run_config
+
+        run = read_run_config(out)
+        if run.get("kind") != kind:
+            raise InputError(f"{Path(out) / 'config.json'}: a {run.get('kind')} run, not a {kind} run")
+        names = {f.name for f in dataclasses.fields(CONFIGS[kind])}
+        saved = {k: v for k, v in run.items() if k in names}
+    return resolve(kind, recipe, saved, explicit)
 
 
 def to_dict(cfg: TrainConfig) -> dict:

@@ -1,46 +1,48 @@
 """Training MMP-RNN on clips of F blurry frames with their sharp targets, guided by a frozen MMP-Net.
 
-As in the paper: loss = Charbonnier + 0.5 x gradient + 1.0 x motion-magnitude (``mm_loss=False`` drops the last),
-Adam lr 5e-4 with cosine annealing to 1e-8 over the run, gradient-norm clipping at 20, and supervision only on the
-frames with 2 past and 2 future neighbours inside the clip (the network's forward returns exactly those).
-Validation PSNR on held-out sequences (full frames, uint8 rounded); best.pt keeps the highest. Mixed precision
-(fp16 autocast + gradient scaling) on CUDA. Ablations: the network switches (no MMAM, no l state, no prior) and
-``prior_source="gt"``, which feeds the stored ground-truth MMP instead of MMP-Net's estimate (Table 5's bound).
+As in the paper: loss = Charbonnier + 0.5 x gradient + 1.0 x motion-magnitude (weights ``char_weight``,
+``grad_weight`` = lambda1, ``mm_weight`` = lambda2), Adam lr 5e-4 with cosine annealing to 1e-8 over the run,
+gradient-norm clipping at 20, and supervision only on the frames with 2 past and 2 future neighbours inside the clip
+(the network's forward returns exactly those). Clips are true video: consecutive non-overlapping windows (on data
+whose windows overlap, every k-th window; see :func:`window_step`). Validation PSNR on held-out sequences (full
+frames, uint8 rounded; ``val_psnr``) next to the blurry input's (``val_input_psnr``); best.pt keeps the highest.
+Mixed precision (fp16 autocast + gradient scaling) on CUDA. Ablations: the network switches (no MMAM, no l state, no
+prior) and ``prior_source="gt"``, which feeds the stored ground-truth MMP instead of MMP-Net's estimate (Table 5's
+bound). The settings are :class:`mmpmodel.train_config.DeblurTrainConfig`; the loop is
+:func:`mmpmodel.train_loop.fit`.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
-import time
-from contextlib import nullcontext
 from pathlib import Path
 
+import h5py
 import numpy as np
 import torch
-from torch.nn.parallel import DistributedDataParallel as DDP
-from torch.utils.data import DataLoader, Subset
-from tqdm import tqdm
+from torch.utils.data import Subset
 
 from mmpdata.datasets import VideoClips, read_index, split_sequences
-from mmpdata.errors import InputError
+from mmpdata.errors import FormatError, InputError, SettingsMismatch
 
 from . import distributed as D
-from .checkpoint import load_checkpoint, load_prior, rng_state, save_checkpoint, set_rng_state
-from .losses import DeblurLoss
+from .checkpoint import load_checkpoint, load_prior
+from .losses import charbonnier, gradient_loss, motion_magnitude_loss
 from .metrics import psnr, tensor_to_uint8
+from .mmpnet import MMPNet
 from .mmprnn import MMPRNN, RADIUS
 from .presets import parse_preset
-from .runs import (RunDir, check_finite, check_new_or_resume, checkpoint_round, report_loss,
-                   resumed_batches)
+from .runs import check_new_or_resume, data_fingerprint, resolve_checkpoint, state_sha256
+from .train_config import DeblurTrainConfig, prepare, resume_keys, to_dict
+from .train_loop import Task, fit, save_strip, strip_path
 from .train_prior import evenly_spaced
 
 log = logging.getLogger(__name__)
 
-__all__ = ["train_deblur", "build_config"]
+__all__ = ["train_deblur", "run_deblur", "build_config", "window_step", "DeblurTask", "deblur_loss"]
 
-RESUME_KEYS = ("data", "preset", "steps", "epochs", "batch_size", "patch", "lr", "seed", "mm_loss", "prior_source",
-               "val_fraction")
 PRIOR_SOURCES = ("net", "gt")
 
 
@@ -61,157 +63,232 @@ def build_config(preset: str, frames: int | None = None, mmam: bool = True, l_st
     return dataclasses.replace(cfg, **changes) if changes else cfg
 
 
-@torch.no_grad()
-def validate_deblur(model: MMPRNN, dataset, device: torch.device, with_mmp: bool) -> float:
-    """Mean PSNR over the supervised frames of the validation clips (uint8, rounded)."""
-    model.eval()
-    scores = []
-    for i in range(len(dataset)):
-        item = dataset[i]
-        mmp = item["mmp"][None].to(device) if with_mmp else None
-        out = model(item["blur"][None].to(device), mmp)[0]
-        target = item["sharp"][RADIUS:item["sharp"].shape[0] - RADIUS]
-        for o, s in zip(tensor_to_uint8(out), tensor_to_uint8(target)):
-            scores.append(psnr(o, s))
-    model.train()
-    return float(np.mean(scores))
+def window_step(data: str | Path) -> int:
+    """How many stored windows apart the frames of a training clip must be for the clip to be true video
+    (consecutive, non-overlapping exposure windows): 1 for data written with non-overlapping windows (the default
+    stride) or imported benchmarks; k = ceil(longest window / stride) for data synthesized with a smaller stride
+    (e.g. ``--stride 1`` prior data), checked against every sequence's ``window`` table. InputError naming the file
+    and the fix when no such k exists."""
+    with h5py.File(data, "r") as f:
+        stride = int(f.attrs.get("stride", 0) or 0)
+        frames = np.atleast_1d(np.asarray(f.attrs.get("frames", [0]))).astype(int)
+        longest = int(frames.max()) if frames.size else 0
+        tables = {name: np.asarray(g["window"]) for name, g in f["sequences"].items() if "window" in g}
+    if not tables:
+        return 1  # imported benchmark: each stored frame is one video frame
+    k = 1 if stride <= 0 or longest <= stride else math.ceil(longest / stride)
+    for name, w in tables.items():
+        if len(w) > k and not np.all(w[k:, 0] > w[:-k, 1]):
+            raise InputError(f"{data}: the windows of sequence {name!r} overlap at every step of {k} (stride {stride}, "
+                             f"windows of up to {longest} frames); synthesize the deblurring data with the default "
+                             "stride (non-overlapping windows) for true video clips")
+    if k > 1:
+        log.info("%s: windows overlap (stride %d < %d frames): training clips take every %d-th window, so "
+                 "consecutive clip frames are non-overlapping exposures (synthesize with the default stride to use "
+                 "every window)", data, stride, longest, k)
+    return k
 
 
-def train_deblur(data: str | Path, out: str | Path, *, preset: str, prior: str | Path | None = None,
-                 steps: int | None = None, epochs: int | None = None, frames: int | None = None,
-                 batch_size: int = 8, patch: int = 256, lr: float = 5e-4, seed: int = 0, device: str | None = None,
-                 resume: bool = False, mm_loss: bool = True, mmam: bool = True, l_state: bool = True,
-                 use_prior: bool = True, prior_source: str = "net", workers: int | None = None,
-                 val_fraction: float = 0.1, val_clips: int = 8, val_every: int | None = None, log_every: int = 10,
-                 grad_clip: float = 20.0, progress: bool | None = None, hook=None) -> dict:
-    """Train MMP-RNN ``preset`` on ``data`` with the frozen MMP-Net from checkpoint ``prior``; returns a summary."""
-    if steps is not None and epochs is not None:
-        raise InputError("give --steps or --epochs, not both")
-    if steps is None and epochs is None:
-        epochs = 1000
-    if prior_source not in PRIOR_SOURCES:
-        raise InputError(f"unknown --prior-source {prior_source!r}; use net or gt")
-    cfg = build_config(preset, frames, mmam, l_state, use_prior)
-    if prior_source == "gt" and not cfg.mmam:
-        raise InputError("--prior-source gt feeds stored MMP to MMAM; it cannot be combined with --no-mmam/--no-prior")
-    needs_prior = cfg.prior or mm_loss
-    if needs_prior and prior is None:
+def deblur_loss(out: torch.Tensor, target: torch.Tensor, prior: torch.nn.Module | None, cfg: DeblurTrainConfig):
+    """char_weight x Charbonnier + grad_weight x gradient (lambda1) + mm_weight x motion magnitude (lambda2)."""
+    char = charbonnier(out, target)
+    grad = gradient_loss(out, target, cfg.grad_form)
+    total = cfg.char_weight * char + cfg.grad_weight * grad
+    mm = out.new_zeros(())
+    if prior is not None and cfg.mm_weight:
+        mm = motion_magnitude_loss(prior, out)
+        total = total + cfg.mm_weight * mm
+    return total, {"char": char.item(), "grad": grad.item(), "mm": mm.item()}
+
+
+class DeblurTask(Task):
+    """MMP-RNN for :func:`mmpmodel.train_loop.fit`: clips -> the supervised centre frames."""
+
+    kind, metric, lower_is_better = "deblur", "val_psnr", False
+
+    def __init__(self, cfg: DeblurTrainConfig, info: D.DistInfo, resume: bool, out: Path, explicit_prior: bool):
+        self.cfg, self.info = cfg, info
+        if cfg.preset is None:
+            raise InputError("no architecture: pass --preset such as A7B8C16F8 (or a --recipe that sets one)")
+        if cfg.prior_source not in PRIOR_SOURCES:
+            raise InputError(f"unknown --prior-source {cfg.prior_source!r}; use net or gt")
+        arch = build_config(cfg.preset, cfg.frames, cfg.mmam, cfg.l_state, cfg.use_prior)
+        if cfg.prior_source == "gt" and not arch.mmam:
+            raise InputError("--prior-source gt feeds stored MMP to MMAM; it cannot be combined with "
+                             "--no-mmam/--no-prior")
+        self.arch = arch
+        # ---- the frozen prior: --prior, else the one inside --init-from, else (resume) the one in last.pt
+        self.prior_net, self.prior_sha256 = None, None
+        if arch.prior or cfg.mm_weight:
+            self.prior_net = self._load_prior(cfg, resume, out, explicit_prior)
+            self.prior_net.requires_grad_(False)
+            self.prior_sha256 = state_sha256(self.prior_net.state_dict())
+        # ---- data: true video clips (non-overlapping windows), split by sequence
+        self.with_mmp = cfg.prior_source == "gt"
+        step = window_step(cfg.data)
+        self.split = split_sequences(read_index(cfg.data), cfg.val_fraction, cfg.seed,
+                                     min_frames=(arch.frames - 1) * step + 1)
+        self.train_set = VideoClips(cfg.data, self.split.train, arch.frames, patch=cfg.patch, augment=True,
+                                    seed=cfg.seed, with_mmp=self.with_mmp, window_step=step)
+        self.val_set = None
+        if self.split.val:
+            full = VideoClips(cfg.data, self.split.val, arch.frames, patch=None, augment=False,
+                              with_mmp=self.with_mmp, window_step=step)
+            self.val_set = Subset(full, evenly_spaced(len(full), cfg.val_clips))
+        self.has_val = self.val_set is not None and len(self.val_set) > 0
+        self.window_step = step
+        # ---- model (prior frozen inside), optionally from --init-from
+        model = MMPRNN(arch, self.prior_net if arch.prior else None)
+        self.init_sha256 = None
+        if cfg.init_from and not resume:
+            path = resolve_checkpoint(cfg.init_from, "--init-from checkpoint")
+            ck = load_checkpoint(path, kind="deblur")
+            try:
+                model.load_deblur_state_dict(ck["model"])
+            except FormatError as exc:
+                raise FormatError(f"{path}: does not fit preset {arch.name} ({exc}); pass the preset it was trained "
+                                  f"with ({ck['config'].get('preset')})") from None
+            self.init_sha256 = state_sha256(ck["model"])
+            log.info("MMP-RNN initialised from %s (step %s)", path, ck.get("step"))
+        self.model = model.to(info.device)
+        self.loss_prior = self.prior_net.to(info.device) if (cfg.mm_weight and self.prior_net is not None) else None
+        self._input_psnr = None
+        self._shown: list = []
+
+    def _load_prior(self, cfg, resume, out, explicit_prior) -> MMPNet:
+        if cfg.prior is not None:
+            path = Path(cfg.prior)
+            if resume and not explicit_prior and not path.is_file() and (out / "last.pt").is_file():
+                log.info("the run's prior %s is gone; using the copy inside %s", path, out / "last.pt")
+                return load_prior(out / "last.pt")[0]
+            return load_prior(resolve_checkpoint(cfg.prior, "--prior checkpoint"))[0]
+        if cfg.init_from and not resume:
+            path = resolve_checkpoint(cfg.init_from, "--init-from checkpoint")
+            try:
+                net = load_prior(path)[0]
+            except FormatError:
+                net = None
+            if net is not None:
+                log.info("prior: the MMP-Net inside %s", path)
+                return net
+        if resume and (out / "last.pt").is_file():
+            try:
+                return load_prior(out / "last.pt")[0]
+            except FormatError:
+                pass
         raise InputError("--prior PRIOR.pt is needed (MMP-Net from mmp train-prior); "
                          "or pass --no-prior --no-mm-loss to train without one")
+
+    def param_groups(self) -> list[dict]:
+        skip = set(id(p) for p in self.model.skip.parameters())
+        params = self.model.trainable_parameters()
+        rest = [p for p in params if id(p) not in skip]
+        own = [p for p in params if id(p) in skip]
+        if self.cfg.skip_lr_scale == 1.0:
+            return [{"params": rest + own, "lr_scale": 1.0}]
+        return [{"params": rest, "lr_scale": 1.0}, {"params": own, "lr_scale": self.cfg.skip_lr_scale}]
+
+    def forward(self, net, batch, device):
+        mmp = batch["mmp"].to(device, non_blocking=True) if self.with_mmp else None
+        return net(batch["blur"].to(device, non_blocking=True), mmp)
+
+    def loss(self, output, batch, device):
+        sharp = batch["sharp"].to(device, non_blocking=True)
+        return deblur_loss(output.float(), sharp[:, RADIUS:sharp.shape[1] - RADIUS], self.loss_prior, self.cfg)
+
+    def model_state(self) -> dict:
+        return self.model.deblur_state_dict()
+
+    def load_model_state(self, state: dict) -> None:
+        self.model.load_deblur_state_dict(state)
+
+    def checkpoint_extra(self) -> dict:
+        return {"prior": None if self.model.prior is None else self.model.prior.state_dict()}
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        """val_psnr (the network) and val_input_psnr (the blurry input) over the supervised frames, uint8."""
+        self.model.eval()
+        scores, inputs = [], []
+        self._shown = []
+        for i in range(len(self.val_set)):
+            item = self.val_set[i]
+            mmp = item["mmp"][None].to(self.info.device) if self.with_mmp else None
+            out = tensor_to_uint8(self.model(item["blur"][None].to(self.info.device), mmp)[0].float().cpu())
+            n = item["sharp"].shape[0]
+            target = tensor_to_uint8(item["sharp"][RADIUS:n - RADIUS])
+            blurry = tensor_to_uint8(item["blur"][RADIUS:n - RADIUS])
+            scores += [psnr(o, s) for o, s in zip(out, target)]
+            if self._input_psnr is None:
+                inputs += [psnr(b, s) for b, s in zip(blurry, target)]
+            if len(self._shown) < max(self.cfg.val_images, 0):
+                mid = len(out) // 2
+                self._shown.append((blurry[mid], out[mid], target[mid]))
+        if self._input_psnr is None:
+            self._input_psnr = float(np.mean(inputs))
+        self.model.train()
+        return {"val_psnr": float(np.mean(scores)), "val_input_psnr": self._input_psnr}
+
+    def write_strips(self, folder, step, count):
+        """blurry | output | sharp for the middle supervised frame of each shown validation clip."""
+        for i, panels in enumerate(self._shown[:count]):
+            save_strip(strip_path(folder, step, i), list(panels))
+
+
+def run_deblur(cfg: DeblurTrainConfig, out: str | Path, *, resume: bool = False, hook=None,
+               progress: bool | None = None, recipe: str | None = None, explicit_prior: bool = True) -> dict:
+    """Train MMP-RNN as ``cfg`` says into the run folder ``out``; returns a summary dict (with the model)."""
+    if cfg.data is None:
+        raise InputError("no training data: pass --data X.h5 (mmp-h5, synthesized or imported)")
     out = Path(out)
-    info = D.setup(device)
-    torch.manual_seed(seed)
-    prior_net = None
-    if needs_prior:
-        prior_net, _ = load_prior(prior)
-        prior_net.requires_grad_(False)
-    config = {"kind": "deblur", "data": str(Path(data).resolve()), "preset": cfg.name, "model": cfg.to_dict(),
-              "prior": None if prior is None else str(Path(prior).resolve()),
-              "prior_config": prior_net.config_dict() if prior_net is not None else {"width": 16},
-              "steps": steps, "epochs": epochs, "batch_size": batch_size, "patch": patch, "lr": lr, "seed": seed,
-              "mm_loss": mm_loss, "prior_source": prior_source, "val_fraction": val_fraction,
-              "grad_clip": grad_clip, "world_size": info.world_size}
+    info = D.setup(cfg.device)
+    torch.manual_seed(cfg.seed)
+    task = DeblurTask(cfg, info, resume, out, explicit_prior)
+    cfg = dataclasses.replace(cfg, preset=task.arch.name, frames=task.arch.frames)
+    run_config = {**to_dict(cfg), "data": str(Path(cfg.data).resolve()), "data_id": data_fingerprint(cfg.data),
+                  "recipe": recipe, "world_size": info.world_size, "model": task.arch.to_dict(),
+                  "prior_config": {"width": 16}, "prior_sha256": task.prior_sha256,
+                  "prior": None if cfg.prior is None else str(Path(cfg.prior).resolve()) if Path(cfg.prior).exists()
+                  else cfg.prior, "window_step": task.window_step}
+    if task.init_sha256:
+        run_config["init_from_sha256"] = task.init_sha256
     if info.is_main:
-        check_new_or_resume(out, config, resume, RESUME_KEYS)
-
-    # ---- data
-    with_mmp = prior_source == "gt"
-    split = split_sequences(read_index(data), val_fraction, seed, min_frames=cfg.frames)
-    train_set = VideoClips(data, split.train, cfg.frames, patch=patch, augment=True, seed=seed, with_mmp=with_mmp)
-    val_set = None
-    if split.val:
-        full = VideoClips(data, split.val, cfg.frames, patch=None, augment=False, with_mmp=with_mmp)
-        val_set = Subset(full, evenly_spaced(len(full), val_clips))
-    sampler = D.ResumableSampler(train_set, info, seed)
-    steps_per_epoch = len(sampler) // batch_size
-    if steps_per_epoch == 0:
-        raise InputError(f"{data}: {len(train_set)} training clips of {cfg.frames} frames give no full batch of "
-                         f"{batch_size} per process; lower --batch-size or --frames")
-    total = steps if steps is not None else epochs * steps_per_epoch
-    workers = (0 if info.device.type == "cpu" else 4) if workers is None else workers
-    loader = DataLoader(train_set, batch_size=batch_size, sampler=sampler, num_workers=workers, drop_last=True,
-                        pin_memory=info.device.type == "cuda")
-    val_every = val_every or max(1, min(steps_per_epoch, 1000, total))
-
-    # ---- model (prior frozen inside), loss, optimiser, schedule, AMP
-    model = MMPRNN(cfg, prior_net if cfg.prior else None).to(info.device)
-    loss_prior = prior_net.to(info.device) if (mm_loss and prior_net is not None) else None
-    criterion = DeblurLoss(loss_prior, lambda1=0.5, lambda2=1.0 if mm_loss else 0.0)
-    params = model.trainable_parameters()
-    optimizer = torch.optim.Adam(params, lr=lr)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total), eta_min=1e-8)
-    amp = info.device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    step, best = 0, -math.inf
-    if resume:
-        ck = load_checkpoint(out / "last.pt", kind="deblur", map_location=info.device)
-        model.load_deblur_state_dict(ck["model"])
-        optimizer.load_state_dict(ck["optimizer"])
-        scheduler.load_state_dict(ck["scheduler"])
-        if "scaler" in ck:
-            scaler.load_state_dict(ck["scaler"])
-        set_rng_state(ck["rng"])
-        step, best = ck["step"], ck["metrics"].get("best_val_psnr", -math.inf)
-        log.info("resuming %s at step %d of %d", out, step, total)
-    ddp = DDP(model) if info.distributed else model
-    run = None
-    if info.is_main:
-        run = RunDir(out, config)
-
-    def save(name: str, metrics: dict) -> None:
-        save_checkpoint(out / name, kind="deblur", config=config, model=model.deblur_state_dict(),
-                        prior=None if model.prior is None else model.prior.state_dict(), step=step, metrics=metrics,
-                        optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                        scaler=scaler.state_dict() if amp else None, rng=rng_state())
-
-    # ---- the loop
-    model.train()
-    bar = tqdm(total=total, initial=step, desc="train-deblur", unit="step",
-               disable=(not info.is_main) or (None if progress is None else not progress))
-    t0, last_val = time.time(), None
-    try:
-        for epoch, batch in resumed_batches(loader, sampler, train_set, step, total, steps_per_epoch,
-                                           batch_size):
-            blur = batch["blur"].to(info.device, non_blocking=True)
-            sharp = batch["sharp"].to(info.device, non_blocking=True)
-            mmp = batch["mmp"].to(info.device, non_blocking=True) if with_mmp else None
-            with torch.autocast("cuda", dtype=torch.float16) if amp else nullcontext():
-                pred = ddp(blur, mmp)
-            loss, parts = criterion(pred.float(), sharp[:, RADIUS:sharp.shape[1] - RADIUS])
-            check_finite(loss, step, out, info)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            step += 1
-            bar.update(1)
-            if hook is not None:
-                hook(step, model)
-            if step % log_every == 0 or step == total:
-                report_loss(run, bar, step, epoch, loss, info, grad_norm=float(grad_norm),
-                            lr=scheduler.get_last_lr()[0], **parts)
-            if step % val_every == 0 or step == total:
-                if info.is_main:
-                    best, last_val = checkpoint_round(
-                        run, step, loss.item(), "val_psnr", best, lower_is_better=False, save=save,
-                        validate=None if val_set is None
-                        else lambda: validate_deblur(model, val_set, info.device, with_mmp))
-                D.barrier(info)
-    except KeyboardInterrupt:
-        if info.is_main:
-            save("last.pt", {"best_val_psnr": best, "interrupted": True})
-            log.warning("interrupted at step %d: %s written; continue with --resume", step, out / "last.pt")
-        raise
-    finally:
-        bar.close()
-        if run:
-            run.close()
-    summary = {"out": str(out), "steps": step, "preset": cfg.name, "val_psnr": last_val,
-               "best_val_psnr": None if best == -math.inf else best, "seconds": round(time.time() - t0, 2),
-               "train_sequences": sorted({r.sequence for r in split.train}),
-               "val_sequences": sorted({r.sequence for r in split.val}), "model": model}
+        keys = resume_keys(DeblurTrainConfig) + ("data_id", "prior_sha256")
+        try:
+            check_new_or_resume(out, run_config, resume, keys)
+        except SettingsMismatch as exc:
+            if "prior_sha256" in str(exc):
+                raise SettingsMismatch(f"{out}: cannot resume with a different --prior (its weights' sha256 differs "
+                                       "from the run's); pass the run's prior or start a new run") from None
+            raise
+    summary = fit(task, cfg, run_config, out, info, resume=resume, hook=hook, progress=progress)
+    summary.update({"preset": task.arch.name, "train_sequences": sorted({r.sequence for r in task.split.train}),
+                    "val_sequences": sorted({r.sequence for r in task.split.val}), "model": task.model})
     D.cleanup(info)
     return summary
+
+
+def train_deblur(data: str | Path | None = None, out: str | Path | None = None, *, recipe: str | None = None,
+                 config_file: str | Path | None = None, resume: bool = False, hook=None,
+                 progress: bool | None = None, mm_loss: bool | None = None, **settings) -> dict:
+    """Train MMP-RNN on ``data`` into the folder ``out``; returns a summary dict.
+
+    ``settings``: any :class:`~mmpmodel.train_config.DeblurTrainConfig` field (preset, prior, steps, epochs, frames,
+    batch_size, patch, lr, schedule, loss weights, ...), over ``recipe`` and ``config_file`` (or, with ``resume``,
+    the run's own config.json). ``mm_loss=False`` is ``mm_weight=0``. ``hook(step, model)`` runs after every step."""
+    if out is None:
+        raise InputError("no run folder: pass --out RUN")
+    if mm_loss is not None and "mm_weight" not in settings:
+        settings["mm_weight"] = 1.0 if mm_loss else 0.0
+    explicit = {k: v for k, v in settings.items() if v is not None}
+    if data is not None:
+        explicit["data"] = str(data)
+    for key in ("prior", "init_from"):
+        if key in explicit:
+            explicit[key] = str(explicit[key])
+    explicit_prior = "prior" in explicit
+    if "prior" in settings and settings["prior"] is None and not resume:
+        explicit["prior"] = None
+    cfg = prepare("deblur", out, recipe=recipe, config_file=config_file, resume=resume, explicit=explicit)
+    return run_deblur(cfg, out, resume=resume, hook=hook, progress=progress, recipe=recipe,
+                      explicit_prior=explicit_prior)

@@ -2,47 +2,44 @@
 
 Loss as in the reference notebook: L1 + 0.5 x L1 between the image gradients of prediction and target (``grad_weight``
 0 switches the gradient term off). Adam (lr 3e-4) with step decay: the rate halves at half of the run (the reference
-halved it at epoch 200 of 400). Validation: mean L1 over full held-out frames; best.pt keeps the lowest.
+halved it at epoch 200 of 400). Validation: mean L1 over full held-out frames (``val_l1``) next to the L1 of the
+mean predictor (``val_mean_l1``: the training set's mean MMP everywhere); best.pt keeps the lowest ``val_l1``.
+The settings are :class:`mmpmodel.train_config.PriorTrainConfig`; the loop is :func:`mmpmodel.train_loop.fit`.
 Runs alone or under torchrun (see :mod:`mmpmodel.distributed`).
 """
 from __future__ import annotations
 
 import logging
 import math
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.nn.parallel import DistributedDataParallel as DDP
-from torch.utils.data import DataLoader, Subset
-from tqdm import tqdm
+from torch.utils.data import Subset
 
 from mmpdata.datasets import PriorClips, read_index, split_sequences
 from mmpdata.errors import InputError
 
 from . import distributed as D
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import load_prior
 from .mmpnet import MMPNet
-from .runs import (RunDir, check_finite, check_new_or_resume, checkpoint_round, report_loss,
-                   resumed_batches)
+from .runs import check_new_or_resume, data_fingerprint, resolve_checkpoint, state_sha256
+from .train_config import PriorTrainConfig, prepare, resume_keys, to_dict
+from .train_loop import Task, fit, save_strip, strip_path
 
 log = logging.getLogger(__name__)
 
-__all__ = ["prior_loss", "train_prior", "evenly_spaced"]
+__all__ = ["prior_loss", "train_prior", "run_prior", "evenly_spaced", "PriorTask", "STRONG_AUGMENT"]
 
-#: Settings that must not change when a run is resumed.
-RESUME_KEYS = ("data", "steps", "epochs", "batch_size", "patch", "lr", "seed", "grad_weight", "val_fraction",
-               "augment")
-
-#: Extra augmentation (see :class:`mmpdata.datasets.PriorClips`; pass ``augment=STRONG_AUGMENT``): crops shrunk by
+#: Extra augmentation (see :class:`mmpdata.datasets.PriorClips`; ``--augment strong``): crops shrunk by
 #: 0.5-1 with the MMP scaled alike, 90-degree rotations, colour jitter. Meant to stop a few training photographs
 #: from teaching MMP-Net to recognise the photograph (and its typical blur) instead of the blur. Not the default
 #: yet: on the 300-step sample-footage run it narrowed the gap to the mean-MMP baseline (L1 ratio 1.54 -> 1.04) but
 #: did not beat it, and on the textured sample footage it did worse than the reference recipe (0.99 vs 0.93;
 #: bench/prior_must_show.py, docs/training.md).
 STRONG_AUGMENT = {"scale": (0.5, 1.0), "rotate": True, "photometric": True}
+AUGMENTS = {"reference": {}, "strong": STRONG_AUGMENT}
 
 
 def prior_loss(pred: torch.Tensor, target: torch.Tensor, grad_weight: float = 0.5) -> tuple[torch.Tensor, dict]:
@@ -64,146 +61,139 @@ def evenly_spaced(n: int, limit: int | None) -> list[int]:
 
 
 @torch.no_grad()
-def init_output_bias(model: MMPNet, dataset, samples: int = 64) -> float:
-    """Set the last layer's bias so the untrained network predicts the training data's mean MMP everywhere.
+def mean_mmp(dataset, samples: int = 64) -> float:
+    """Pixel mean of the MMP over up to ``samples`` evenly spaced items of ``dataset`` (the mean predictor)."""
+    total, count = 0.0, 0
+    for i in evenly_spaced(len(dataset), samples):
+        m = dataset[i]["mmp"]
+        total += float(m.sum())
+        count += m.numel()
+    return total / max(count, 1)
 
-    The sigmoid starts at 0.5 while typical MMP is around 0.1: without this, the first hundred steps only learn
-    that offset. Returns the mean used."""
-    values = [float(dataset[i]["mmp"].mean()) for i in evenly_spaced(len(dataset), samples)]
-    mean = min(max(float(np.mean(values)), 1e-3), 1 - 1e-3)
+
+@torch.no_grad()
+def init_output_bias(model: MMPNet, mean: float) -> None:
+    """Set the last layer's bias so the untrained network predicts ``mean`` (the training data's mean MMP)
+    everywhere. The sigmoid starts at 0.5 while typical MMP is around 0.1: without this, the first hundred steps
+    only learn that offset."""
+    mean = min(max(mean, 1e-3), 1 - 1e-3)
     tail = getattr(model, "tail", None)
     if isinstance(tail, torch.nn.Conv2d) and tail.bias is not None:
         tail.bias.fill_(math.log(mean / (1 - mean)))
     else:
         log.warning("MMP-Net has no 'tail' convolution with a bias; output bias left at its default")
-    return mean
 
 
-@torch.no_grad()
-def validate_prior(model: torch.nn.Module, dataset, device: torch.device) -> float:
-    """Mean absolute error per pixel over the validation frames (full frames, no augmentation)."""
-    model.eval()
-    total, count = 0.0, 0
-    for i in range(len(dataset)):
-        item = dataset[i]
-        pred = model(item["blur"][None].to(device))
-        total += float((pred - item["mmp"][None].to(device)).abs().sum())
-        count += item["mmp"].numel()
-    model.train()
-    return total / max(count, 1)
+class PriorTask(Task):
+    """MMP-Net for :func:`mmpmodel.train_loop.fit`: crops of blurry frames -> MMP maps, L1 (+ gradient L1)."""
+
+    kind, metric, lower_is_better = "prior", "val_l1", True
+    autocast = False  # MMP-Net trains in float32 (BatchNorm statistics; small network)
+
+    def __init__(self, cfg: PriorTrainConfig, info: D.DistInfo, resume: bool):
+        self.cfg, self.info = cfg, info
+        # ---- data: split by sequence; training crops, full validation frames
+        self.split = split_sequences(read_index(cfg.data), cfg.val_fraction, cfg.seed)
+        self.train_set = PriorClips(cfg.data, self.split.train, patch=cfg.patch, augment=True, seed=cfg.seed,
+                                    **AUGMENTS[cfg.augment])
+        self.val_set = None
+        if self.split.val:
+            full = PriorClips(cfg.data, self.split.val, patch=None, augment=False)
+            self.val_set = Subset(full, evenly_spaced(len(full), cfg.val_frames))
+        self.has_val = self.val_set is not None
+        train_full = PriorClips(cfg.data, self.split.train, patch=None, augment=False)
+        self.train_mean = mean_mmp(train_full)
+        # ---- model: fresh (output bias at the mean MMP), or from --init-from
+        model = MMPNet(width=cfg.width)
+        self.init_sha256 = None
+        if cfg.init_from and not resume:
+            path = resolve_checkpoint(cfg.init_from, "--init-from checkpoint")
+            net, _ = load_prior(path)
+            model.load_state_dict(net.state_dict())
+            self.init_sha256 = state_sha256(net.state_dict())
+            log.info("MMP-Net initialised from %s", path)
+        elif not resume:
+            init_output_bias(model, self.train_mean)
+            log.info("output bias set for a mean MMP of %.4f", self.train_mean)
+        model = model.to(info.device)
+        if info.distributed and info.device.type == "cuda":
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        self.model = model
+        self._shown: list = []
+
+    def forward(self, net, batch, device):
+        return net(batch["blur"].to(device, non_blocking=True))
+
+    def loss(self, output, batch, device):
+        return prior_loss(output.float(), batch["mmp"].to(device, non_blocking=True), self.cfg.grad_weight)
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        """val_l1 (MMP-Net) and val_mean_l1 (the training set's mean MMP as a constant map), per pixel."""
+        self.model.eval()
+        total = base = 0.0
+        count = 0
+        self._shown = []
+        for i in range(len(self.val_set)):
+            item = self.val_set[i]
+            pred = self.model(item["blur"][None].to(self.info.device))[0].float().cpu()
+            total += float((pred - item["mmp"]).abs().sum())
+            base += float((item["mmp"] - self.train_mean).abs().sum())
+            count += item["mmp"].numel()
+            if len(self._shown) < max(self.cfg.val_images, 0):
+                self._shown.append((item["blur"], pred[0], item["mmp"][0]))
+        self.model.train()
+        return {"val_l1": total / max(count, 1), "val_mean_l1": base / max(count, 1)}
+
+    def write_strips(self, folder, step, count):
+        """blurry | MMP-Net | ground truth (jet heat maps over the frame) per shown validation frame."""
+        from .metrics import tensor_to_uint8
+        from .visualize import heat_overlay
+
+        for i, (blur, pred, truth) in enumerate(self._shown[:count]):
+            frame = tensor_to_uint8(blur)
+            save_strip(strip_path(folder, step, i), [frame, heat_overlay(frame, pred.numpy()),
+                                                     heat_overlay(frame, truth.numpy())])
 
 
-def train_prior(data: str | Path, out: str | Path, *, steps: int | None = None, epochs: int | None = None,
-                batch_size: int = 8, patch: int = 256, lr: float = 3e-4, seed: int = 0, device: str | None = None,
-                resume: bool = False, grad_weight: float = 0.5, workers: int | None = None,
-                val_fraction: float = 0.1, val_frames: int = 32, val_every: int | None = None,
-                log_every: int = 10, progress: bool | None = None, hook=None, augment: dict | None = None) -> dict:
-    """Train MMP-Net on ``data`` (mmp-h5 with MMP) into the folder ``out``; returns a summary dict.
-
-    ``steps`` or ``epochs`` sets the length (default: the reference's 400 epochs). ``batch_size`` is per process.
-    ``hook(step, model)`` runs after every optimisation step (for tests and notebooks). ``augment``: extra
-    augmentation on top of the reference's crops and flips, e.g. :data:`STRONG_AUGMENT`.
-    """
-    if steps is not None and epochs is not None:
-        raise InputError("give --steps or --epochs, not both")
-    if steps is None and epochs is None:
-        epochs = 400
+def run_prior(cfg: PriorTrainConfig, out: str | Path, *, resume: bool = False, hook=None,
+              progress: bool | None = None, recipe: str | None = None) -> dict:
+    """Train MMP-Net as ``cfg`` says into the run folder ``out``; returns a summary dict (with the model)."""
+    if cfg.data is None:
+        raise InputError("no training data: pass --data X.h5 (mmp-h5 with MMP, from mmp synthesize)")
     out = Path(out)
-    augment = dict(augment or {})
-    info = D.setup(device)
-    torch.manual_seed(seed)
-    config = {"kind": "prior", "data": str(Path(data).resolve()), "steps": steps, "epochs": epochs,
-              "batch_size": batch_size, "patch": patch, "lr": lr, "seed": seed, "grad_weight": grad_weight,
-              "val_fraction": val_fraction, "world_size": info.world_size, "width": 16,
-              "augment": {k: list(v) if isinstance(v, tuple) else v for k, v in augment.items()}}
+    info = D.setup(cfg.device)
+    torch.manual_seed(cfg.seed)
+    task = PriorTask(cfg, info, resume)
+    run_config = {**to_dict(cfg), "data": str(Path(cfg.data).resolve()), "data_id": data_fingerprint(cfg.data),
+                  "recipe": recipe, "world_size": info.world_size}
+    if task.init_sha256:
+        run_config["init_from_sha256"] = task.init_sha256
     if info.is_main:
-        check_new_or_resume(out, config, resume, RESUME_KEYS)
-
-    # ---- data: split by sequence, a per-process share of each epoch
-    split = split_sequences(read_index(data), val_fraction, seed)
-    train_set = PriorClips(data, split.train, patch=patch, augment=True, seed=seed, **augment)
-    val_set = None
-    if split.val:
-        full = PriorClips(data, split.val, patch=None, augment=False)
-        val_set = Subset(full, evenly_spaced(len(full), val_frames))
-    sampler = D.ResumableSampler(train_set, info, seed)
-    steps_per_epoch = len(sampler) // batch_size
-    if steps_per_epoch == 0:
-        raise InputError(f"{data}: {len(train_set)} training frames give no full batch of {batch_size} per process; "
-                         "lower --batch-size")
-    total = steps if steps is not None else epochs * steps_per_epoch
-    workers = (0 if info.device.type == "cpu" else 4) if workers is None else workers
-    loader = DataLoader(train_set, batch_size=batch_size, sampler=sampler, num_workers=workers, drop_last=True,
-                        pin_memory=info.device.type == "cuda", persistent_workers=False)
-    val_every = val_every or max(1, min(steps_per_epoch, 1000, total))
-
-    # ---- model, optimiser, schedule
-    model = MMPNet(width=16).to(info.device)
-    if info.distributed and info.device.type == "cuda":
-        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[max(1, total // 2)], gamma=0.5)
-    step, best = 0, math.inf
-    if not resume:
-        log.info("output bias set for a mean MMP of %.4f", init_output_bias(model, train_set))
-    if resume:
-        ck = load_checkpoint(out / "last.pt", kind="prior", map_location=info.device)
-        model.load_state_dict(ck["model"])
-        optimizer.load_state_dict(ck["optimizer"])
-        scheduler.load_state_dict(ck["scheduler"])
-        set_rng_state(ck["rng"])
-        step, best = ck["step"], ck["metrics"].get("best_val_l1", math.inf)
-        log.info("resuming %s at step %d of %d", out, step, total)
-    ddp = DDP(model) if info.distributed else model
-    run = RunDir(out, config) if info.is_main else None
-
-    def save(name: str, metrics: dict) -> None:
-        save_checkpoint(out / name, kind="prior", config=config, model=model.state_dict(), step=step,
-                        metrics=metrics, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                        rng=rng_state())
-
-    # ---- the loop
-    model.train()
-    bar = tqdm(total=total, initial=step, desc="train-prior", unit="step",
-               disable=(not info.is_main) or (None if progress is None else not progress))
-    t0, last_val = time.time(), None
-    try:
-        for epoch, batch in resumed_batches(loader, sampler, train_set, step, total, steps_per_epoch,
-                                           batch_size):
-            blur = batch["blur"].to(info.device, non_blocking=True)
-            target = batch["mmp"].to(info.device, non_blocking=True)
-            pred = ddp(blur)
-            loss, parts = prior_loss(pred, target, grad_weight)
-            check_finite(loss, step, out, info)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            bar.update(1)
-            if hook is not None:
-                hook(step, model)
-            if step % log_every == 0 or step == total:
-                report_loss(run, bar, step, epoch, loss, info, l1=parts["l1"], grad=parts["grad"],
-                            lr=scheduler.get_last_lr()[0])
-            if step % val_every == 0 or step == total:
-                D.broadcast_buffers(model, info)
-                if info.is_main:
-                    best, last_val = checkpoint_round(
-                        run, step, loss.item(), "val_l1", best, lower_is_better=True, save=save,
-                        validate=None if val_set is None else lambda: validate_prior(model, val_set, info.device))
-                D.barrier(info)
-    except KeyboardInterrupt:
-        if info.is_main:
-            save("last.pt", {"best_val_l1": best, "interrupted": True})
-            log.warning("interrupted at step %d: %s written; continue with --resume", step, out / "last.pt")
-        raise
-    finally:
-        bar.close()
-        if run:
-            run.close()
-    summary = {"out": str(out), "steps": step, "val_l1": last_val, "best_val_l1": None if best == math.inf else best,
-               "seconds": round(time.time() - t0, 2), "train_sequences": sorted({r.sequence for r in split.train}),
-               "val_sequences": sorted({r.sequence for r in split.val}), "model": model}
+        check_new_or_resume(out, run_config, resume, resume_keys(PriorTrainConfig) + ("data_id",))
+    summary = fit(task, cfg, run_config, out, info, resume=resume, hook=hook, progress=progress)
+    summary.update({"train_sequences": sorted({r.sequence for r in task.split.train}),
+                    "val_sequences": sorted({r.sequence for r in task.split.val}), "model": task.model})
     D.cleanup(info)
     return summary
+
+
+def train_prior(data: str | Path | None = None, out: str | Path | None = None, *, recipe: str | None = None,
+                config_file: str | Path | None = None, resume: bool = False, hook=None, progress: bool | None = None,
+                augment: dict | str | None = None, **settings) -> dict:
+    """Train MMP-Net on ``data`` (mmp-h5 with MMP) into the folder ``out``; returns a summary dict.
+
+    ``settings``: any :class:`~mmpmodel.train_config.PriorTrainConfig` field (steps, epochs, batch_size, patch, lr,
+    schedule, ...), over ``recipe`` and ``config_file`` (or, with ``resume``, the run's own config.json). ``steps``
+    or ``epochs`` sets the length (default: the reference's 400 epochs); ``batch_size`` is per process.
+    ``hook(step, model)`` runs after every optimisation step (for tests and notebooks). ``augment``: "reference",
+    "strong" (or :data:`STRONG_AUGMENT`)."""
+    if out is None:
+        raise InputError("no run folder: pass --out RUN")
+    if augment is not None:
+        settings["augment"] = augment if isinstance(augment, str) else ("strong" if augment else "reference")
+    explicit = {k: v for k, v in settings.items() if v is not None}
+    if data is not None:
+        explicit["data"] = str(data)
+    cfg = prepare("prior", out, recipe=recipe, config_file=config_file, resume=resume, explicit=explicit)
+    return run_prior(cfg, out, resume=resume, hook=hook, progress=progress, recipe=recipe)
