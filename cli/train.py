@@ -1,90 +1,168 @@
-"""Commands: train-prior, train-deblur, eval, deblur, show, import (thin wrappers over mmpmodel / mmpdata)."""
+"""Commands: train-prior, train-deblur, recipes, eval, deblur, show, import (thin wrappers over mmpmodel / mmpdata)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from cli.main import main
+from cli.params import FINITE_FLOAT, FRACTION, NON_NEGATIVE_FLOAT, POSITIVE_FLOAT
+from mmpmodel.train_config import DeblurTrainConfig, PriorTrainConfig, config_fields
 
 _PATH = click.Path(path_type=Path)
 _EXISTING = click.Path(exists=True, path_type=Path)
-
-
-def _length(steps, epochs):
-    if steps is not None and epochs is not None:
-        raise click.UsageError("give --steps or --epochs, not both")
-    return steps, epochs
 
 
 def _echo_json(result: dict) -> None:
     click.echo(json.dumps({k: v for k, v in result.items() if k != "model"}, indent=2, sort_keys=True))
 
 
-@main.command("train-prior")
-@click.option("--data", required=True, type=_EXISTING, help="mmp-h5 file with MMP (from mmp synthesize).")
-@click.option("--out", required=True, type=_PATH, help="Run folder: last.pt, best.pt, config.json, metrics.jsonl.")
-@click.option("--steps", type=click.IntRange(1), default=None, help="Optimisation steps.")
-@click.option("--epochs", type=click.IntRange(1), default=None, help="Epochs (default 400 when --steps is not given).")
-@click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True, help="Per process.")
-@click.option("--patch", type=click.IntRange(16), default=256, show_default=True, help="Square crop size.")
-@click.option("--lr", type=float, default=3e-4, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available).")
-@click.option("--resume", is_flag=True, help="Continue RUN/last.pt exactly where it stopped.")
-@click.option("--grad-loss/--no-grad-loss", default=True, show_default=True,
-              help="Add 0.5 x L1 of image gradients (the reference's loss).")
-@click.option("--workers", type=click.IntRange(0), default=None, help="DataLoader workers (default 0 on CPU, 4 on GPU).")
-@click.option("--val-fraction", type=float, default=0.1, show_default=True,
-              help="Share of sequences held out when none is marked valid.")
-@click.option("--val-every", type=click.IntRange(1), default=None, help="Validate every N steps (default: each epoch).")
-def train_prior_cmd(data, out, steps, epochs, batch_size, patch, lr, seed, device, resume, grad_loss, workers,
-                    val_fraction, val_every):
-    """Train MMP-Net (blurry frame -> motion-magnitude prior)."""
-    from mmpmodel.train_prior import train_prior
+def _is_rank0() -> bool:
+    """Under torchrun only rank 0 prints the summary."""
+    return int(os.environ.get("RANK", "0")) == 0
 
-    steps, epochs = _length(steps, epochs)
-    result = train_prior(data, out, steps=steps, epochs=epochs, batch_size=batch_size, patch=patch, lr=lr, seed=seed,
-                         device=device, resume=resume, grad_weight=0.5 if grad_loss else 0.0, workers=workers,
-                         val_fraction=val_fraction, val_every=val_every)
-    _echo_json(result)
+
+# ------------------------------------------------------------------------- options generated from the dataclasses
+def _click_type(fld):
+    """The click type of one config field, from its annotation and metadata."""
+    meta, kind = fld.metadata, str(fld.type).replace(" | None", "")
+    if "choices" in meta:
+        return click.Choice(list(meta["choices"]))
+    if meta.get("path"):
+        return _EXISTING if fld.name == "data" else str
+    if kind == "int":
+        return click.IntRange(meta["min"]) if "min" in meta else int
+    if kind == "float":
+        if meta.get("fraction"):
+            return FRACTION
+        if meta.get("positive"):
+            return POSITIVE_FLOAT
+        return NON_NEGATIVE_FLOAT if meta.get("min") == 0.0 else FINITE_FLOAT
+    return str
+
+
+def _default_text(fld) -> str:
+    if fld.default is None:
+        return ""
+    value = fld.default
+    if isinstance(value, bool):
+        return f" [default: {'on' if value else 'off'}]"
+    return f" [default: {value}]"
+
+
+def config_options(cls):
+    """Decorator: one click option per field of the config dataclass ``cls`` (name --field-name, help from the
+    field's metadata). Options default to None; :func:`_explicit` keeps only those given on the command line."""
+    def decorate(command):
+        for fld in reversed(config_fields(cls)):
+            meta = fld.metadata
+            if not meta.get("cli", True):
+                continue
+            help_text = meta["help"] + _default_text(fld)
+            if str(fld.type) == "bool":
+                flag = meta.get("flag", f"--{fld.name.replace('_', '-')}/--no-{fld.name.replace('_', '-')}")
+                command = click.option(flag, fld.name, default=None, help=help_text)(command)
+            else:
+                command = click.option(f"--{fld.name.replace('_', '-')}", fld.name, type=_click_type(fld),
+                                       default=None, help=help_text)(command)
+        return command
+    return decorate
+
+
+def _explicit(ctx: click.Context, cls, values: dict) -> dict:
+    """The config settings given explicitly on the command line (or through the environment)."""
+    names = {f.name for f in config_fields(cls)}
+    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    out = {}
+    for name, value in values.items():
+        if name in names and ctx.get_parameter_source(name) in given and value is not None:
+            out[name] = str(value) if isinstance(value, Path) else value
+    return out
+
+
+def _run_options(command):
+    """--out, --recipe, --config, --resume: how a run is set up, shared by both training commands."""
+    command = click.option("--resume", is_flag=True,
+                           help="Continue RUN/last.pt exactly where it stopped, with the settings of RUN/config.json "
+                                "(a larger --steps/--epochs extends a finished run).")(command)
+    command = click.option("--config", "config_file", type=_EXISTING, default=None,
+                           help="Settings from a run's config.json (rerun it); explicit options override them.")(command)
+    command = click.option("--recipe", default=None,
+                           help="Named settings (see `mmp recipes`): paper-gopro, paper-bsd, cpu; explicit options "
+                                "override them.")(command)
+    command = click.option("--out", required=True, type=_PATH,
+                           help="Run folder: last.pt, best.pt, config.json, metrics.jsonl, val/*.png.")(command)
+    return command
+
+
+@main.command("train-prior")
+@_run_options
+@config_options(PriorTrainConfig)
+@click.option("--no-grad-loss", is_flag=True, help="Plain L1 loss (the same as --grad-weight 0).")
+@click.pass_context
+def train_prior_cmd(ctx, out, recipe, config_file, resume, no_grad_loss, **values):
+    """Train MMP-Net (blurry frame -> motion-magnitude prior)."""
+    from mmpmodel.train_config import prepare
+    from mmpmodel.train_prior import run_prior
+
+    explicit = _explicit(ctx, PriorTrainConfig, values)
+    if no_grad_loss:
+        explicit["grad_weight"] = 0.0
+    cfg = prepare("prior", out, recipe=recipe, config_file=config_file, resume=resume, explicit=explicit)
+    result = run_prior(cfg, out, resume=resume, recipe=recipe)
+    if _is_rank0():
+        _echo_json(result)
 
 
 @main.command("train-deblur")
-@click.option("--data", required=True, type=_EXISTING, help="mmp-h5 file (synthesized or imported).")
-@click.option("--prior", type=_EXISTING, default=None, help="MMP-Net checkpoint from train-prior.")
-@click.option("--model", "preset", required=True, help="Preset such as A7B8C16F8 (A=n_a, B=n_b, C=n_c, F=frames).")
-@click.option("--out", required=True, type=_PATH, help="Run folder.")
-@click.option("--steps", type=click.IntRange(1), default=None)
-@click.option("--epochs", type=click.IntRange(1), default=None, help="Default 1000 when --steps is not given.")
-@click.option("--frames", type=click.IntRange(5), default=None, help="Clip length F (default: the preset's).")
-@click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True, help="Per process.")
-@click.option("--patch", type=click.IntRange(16), default=256, show_default=True)
-@click.option("--lr", type=float, default=5e-4, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default=None)
-@click.option("--resume", is_flag=True)
-@click.option("--no-mm-loss", is_flag=True, help="Drop the motion-magnitude loss (lambda2 = 0).")
-@click.option("--no-mmam", is_flag=True, help="Ablation: no motion-magnitude attention.")
-@click.option("--no-l-state", is_flag=True, help="Ablation: no non-deblurred feature state l.")
-@click.option("--no-prior", is_flag=True, help="Ablation: no MMP-Net in the network.")
-@click.option("--prior-source", type=click.Choice(["net", "gt"]), default="net", show_default=True,
-              help="gt: feed the stored ground-truth MMP instead of MMP-Net's (Table 5's upper bound).")
-@click.option("--workers", type=click.IntRange(0), default=None)
-@click.option("--val-fraction", type=float, default=0.1, show_default=True)
-@click.option("--val-every", type=click.IntRange(1), default=None)
-def train_deblur_cmd(data, prior, preset, out, steps, epochs, frames, batch_size, patch, lr, seed, device, resume,
-                     no_mm_loss, no_mmam, no_l_state, no_prior, prior_source, workers, val_fraction, val_every):
+@_run_options
+@config_options(DeblurTrainConfig)
+@click.option("--model", "model_alias", default=None, hidden=True,
+              help="Deprecated alias of --preset (in the other commands --model is a checkpoint).")
+@click.option("--no-mm-loss", is_flag=True, help="Drop the motion-magnitude loss (the same as --mm-weight 0).")
+@click.pass_context
+def train_deblur_cmd(ctx, out, recipe, config_file, resume, model_alias, no_mm_loss, **values):
     """Train MMP-RNN with a frozen MMP-Net."""
-    from mmpmodel.train_deblur import train_deblur
+    from mmpmodel.train_config import prepare
+    from mmpmodel.train_deblur import run_deblur
 
-    steps, epochs = _length(steps, epochs)
-    result = train_deblur(data, out, preset=preset, prior=prior, steps=steps, epochs=epochs, frames=frames,
-                          batch_size=batch_size, patch=patch, lr=lr, seed=seed, device=device, resume=resume,
-                          mm_loss=not no_mm_loss, mmam=not no_mmam, l_state=not no_l_state, use_prior=not no_prior,
-                          prior_source=prior_source, workers=workers, val_fraction=val_fraction, val_every=val_every)
-    _echo_json(result)
+    explicit = _explicit(ctx, DeblurTrainConfig, values)
+    if model_alias is not None:
+        click.echo("warning: train-deblur --model is deprecated; use --preset (--model names a checkpoint "
+                   "elsewhere)", err=True)
+        if "preset" in explicit and explicit["preset"] != model_alias:
+            raise click.UsageError("--model (deprecated) and --preset disagree; give --preset only")
+        explicit["preset"] = model_alias
+    if no_mm_loss:
+        explicit["mm_weight"] = 0.0
+    cfg = prepare("deblur", out, recipe=recipe, config_file=config_file, resume=resume, explicit=explicit)
+    result = run_deblur(cfg, out, resume=resume, recipe=recipe, explicit_prior="prior" in explicit)
+    if _is_rank0():
+        _echo_json(result)
+
+
+@main.command("recipes")
+@click.option("--task", type=click.Choice(["prior", "deblur"]), default=None, help="Only this stage's recipes.")
+@click.option("--json", "as_json", is_flag=True, help="Print the recipes as JSON (values and sources).")
+def recipes_cmd(task, as_json):
+    """List the training recipes (--recipe NAME) with their values; unset settings keep the defaults."""
+    from mmpmodel.train_config import RECIPES
+
+    kinds = [task] if task else ["prior", "deblur"]
+    if as_json:
+        click.echo(json.dumps({k: {n: {"about": r.about, "values": r.values, "sources": r.sources}
+                                   for n, r in RECIPES[k].items()} for k in kinds}, indent=2))
+        return
+    for kind in kinds:
+        for name, recipe in RECIPES[kind].items():
+            click.echo(f"train-{kind} --recipe {name}: {recipe.about}")
+            for key, value in recipe.values.items():
+                source = recipe.sources.get(key)
+                click.echo(f"    --{key.replace('_', '-')} {value}" + (f"    ({source})" if source else ""))
+            click.echo("")
 
 
 @main.command("eval")
