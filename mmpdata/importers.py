@@ -7,6 +7,9 @@ when complete, so a rerun skips finished sequences); the index links them. The b
 used for validation). Where sequence names repeat across splits (BSD numbers each split from 000), every name is
 prefixed with its split (``test_000``).
 
+Blurry and sharp frames pair by frame index (the last number in the file name), never by position in a listing:
+a frame present on one side only is refused by name, as is a frame whose size differs from the sequence's first.
+
 Layouts:
   gopro: SRC[/train|/test]/<sequence>/{blur,blur_gamma,sharp}/*.png  (``--blur`` picks blur_gamma or blur)
   bsd:   SRC[/train|/valid|/test]/<sequence>/{Blur,Sharp}[/RGB]/*.png
@@ -14,6 +17,7 @@ Layouts:
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +32,7 @@ from .rawio import SPLIT_NAMES, list_frames, read_image
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LAYOUTS", "BenchmarkSequence", "find_benchmark_sequences", "import_benchmark"]
+__all__ = ["LAYOUTS", "BenchmarkSequence", "find_benchmark_sequences", "import_benchmark", "pair_frames"]
 
 LAYOUTS = ("gopro", "bsd")
 GOPRO_BLUR = ("blur_gamma", "blur")
@@ -93,18 +97,48 @@ def find_benchmark_sequences(src: str | Path, layout: str, blur: str = "blur_gam
     out = []
     for folder, split in found:
         name = f"{split}_{folder.name}" if prefix and split else folder.name
-        blur_frames = list_frames(_frames_dir(folder, layout, "blur", blur))
-        sharp_frames = list_frames(_frames_dir(folder, layout, "sharp", blur))
-        if not blur_frames:
-            raise InputError(f"{folder}: no blurry frames")
-        if len(blur_frames) != len(sharp_frames):
-            raise InputError(f"{folder}: {len(blur_frames)} blurry but {len(sharp_frames)} sharp frames; "
-                             "every blurry frame needs its sharp target")
+        blur_dir, sharp_dir = _frames_dir(folder, layout, "blur", blur), _frames_dir(folder, layout, "sharp", blur)
+        blur_frames, sharp_frames = pair_frames(list_frames(blur_dir), list_frames(sharp_dir), blur_dir, sharp_dir)
         out.append(BenchmarkSequence(name, split, blur_frames, sharp_frames))
     names = [s.name for s in out]
     if len(set(names)) < len(names):
         raise InputError(f"{src}: sequence names repeat within a split; rename the folders")
     return sorted(out, key=lambda s: s.name)
+
+
+def _frame_index(path: Path) -> int | str:
+    """A frame's identity within its folder: the last number in its name (000012.png, frame_12.png -> 12), or the
+    whole stem when it holds no number."""
+    nums = re.findall(r"\d+", path.stem)
+    return int(nums[-1]) if nums else path.stem
+
+
+def _by_index(frames: list[Path], folder: Path) -> dict:
+    found: dict = {}
+    for p in frames:
+        key = _frame_index(p)
+        if key in found:
+            raise InputError(f"{p}: same frame index as {found[key].name} in {folder}; keep one of them")
+        found[key] = p
+    return found
+
+
+def pair_frames(blur: list[Path], sharp: list[Path], blur_dir: Path, sharp_dir: Path) -> tuple[list[Path], list[Path]]:
+    """Blurry and sharp frames paired by frame index (never by list position), in index order. A frame present on
+    one side only raises InputError naming it and the folder its partner is missing from."""
+    if not blur:
+        raise InputError(f"{blur_dir}: no blurry frames")
+    b, s = _by_index(blur, blur_dir), _by_index(sharp, sharp_dir)
+    for key in sorted(b, key=str):
+        if key not in s:
+            raise InputError(f"{b[key]}: no sharp frame with the same index in {sharp_dir}; every blurry frame "
+                             "needs its sharp target (add it or remove this frame)")
+    for key in sorted(s, key=str):
+        if key not in b:
+            raise InputError(f"{s[key]}: no blurry frame with the same index in {blur_dir}; add it or remove "
+                             "this frame")
+    keys = [_frame_index(p) for p in blur]  # list_frames order: numeric
+    return [b[k] for k in keys], [s[k] for k in keys]
 
 
 def _shard_done(path: Path) -> bool:
@@ -134,9 +168,11 @@ def import_benchmark(layout: str, src: str | Path, out: str | Path, blur: str = 
             for t, (b, s) in enumerate(zip(seq.blur, seq.sharp)):
                 bi = first if t == 0 else read_image(b)
                 si = read_image(s)
-                if bi.shape != first.shape or si.shape != first.shape:
-                    raise InputError(f"{b}: frame size differs from the sequence's first frame "
-                                     f"{first.shape[1]}x{first.shape[0]}")
+                for path, img in ((b, bi), (s, si)):
+                    if img.shape != first.shape:
+                        raise InputError(f"{path}: size {img.shape[1]}x{img.shape[0]} differs from the sequence's "
+                                         f"first frame {seq.blur[0].name} ({first.shape[1]}x{first.shape[0]}); "
+                                         "resize or remove it")
                 writer.write(t, bi, si)
     names = [s.name for s in sequences]
     write_index(out, names, root)

@@ -89,8 +89,49 @@ def test_bad_sources(tmp_path):
     _png(seq / "blur_gamma" / "1.png", _frame(1))
     _png(seq / "blur_gamma" / "2.png", _frame(2))
     _png(seq / "sharp" / "1.png", _frame(3))
-    with pytest.raises(InputError, match="2 blurry but 1 sharp"):
+    with pytest.raises(InputError, match=r"blur_gamma/2\.png: no sharp frame"):
         import_benchmark("gopro", tmp_path / "odd", tmp_path / "x.h5")
+
+
+def _gopro_seq(root, blur_names, sharp_names, sizes=None):
+    seq = root / "GOPR0001_00_00"
+    imgs = {}
+    for kind, names in (("blur_gamma", blur_names), ("sharp", sharp_names)):
+        for name in names:
+            h, w = (sizes or {}).get((kind, name), (12, 16))
+            imgs[(kind, name)] = _frame(hash((kind, name)) % 2**32, h, w)
+            _png(seq / kind / name, imgs[(kind, name)])
+    return seq, imgs
+
+
+def test_frames_pair_by_index_not_position(tmp_path):
+    # equal counts, but blur has a gap (no 3) and sharp an extra frame (no 2): position pairing would silently
+    # match blur 4 with sharp 3
+    seq, _ = _gopro_seq(tmp_path / "src", ["1.png", "2.png", "4.png"], ["1.png", "3.png", "4.png"])
+    with pytest.raises(InputError) as exc:
+        import_benchmark("gopro", tmp_path / "src", tmp_path / "x.h5")
+    msg = str(exc.value)
+    assert "blur_gamma/2.png" in msg and "no sharp frame" in msg and "\n" not in msg
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_pairing_uses_indices_across_naming_styles(tmp_path):
+    # blur 1..10 unpadded (listing order 1, 10, 2 ... if sorted as text), sharp zero-padded: pairs by number
+    seq, imgs = _gopro_seq(tmp_path / "src", [f"{i}.png" for i in range(1, 11)], [f"{i:06d}.png" for i in range(1, 11)])
+    out = tmp_path / "x.h5"
+    import_benchmark("gopro", tmp_path / "src", out, progress=False)
+    with h5py.File(out) as f:
+        g = f["sequences"]["GOPR0001_00_00"]
+        for t in range(10):
+            assert np.array_equal(g["blur"][t], imgs[("blur_gamma", f"{t + 1}.png")])
+            assert np.array_equal(g["sharp"][t], imgs[("sharp", f"{t + 1:06d}.png")])
+
+
+def test_size_mismatch_names_the_sharp_file(tmp_path):
+    _gopro_seq(tmp_path / "src", ["1.png", "2.png"], ["1.png", "2.png"], sizes={("sharp", "2.png"): (10, 16)})
+    with pytest.raises(InputError, match=r"sharp/2\.png: size 16x10 differs"):
+        import_benchmark("gopro", tmp_path / "src", tmp_path / "x.h5", progress=False)
+    assert not (tmp_path / "x.h5").exists()
 
 
 def test_import_cli(gopro, tmp_path):
