@@ -95,7 +95,7 @@ def state_sha256(state: dict) -> str:
     return h.hexdigest()
 
 
-def resolve_checkpoint(value: str | Path, what: str) -> Path:
+def resolve_checkpoint(value: str | Path, what: str, kind: str | None = None) -> Path:
     """A checkpoint path, or a registered weights name (mmpmodel.weights.resolve_weights when it exists);
     InputError naming ``value`` when it is neither."""
     path = Path(value)
@@ -106,7 +106,7 @@ def resolve_checkpoint(value: str | Path, what: str) -> Path:
     except ImportError:
         resolve_weights = None
     if resolve_weights is not None:
-        return Path(resolve_weights(str(value)))
+        return Path(resolve_weights(str(value), kind=kind))
     raise InputError(f"{value}: {what} not found; pass a checkpoint file")
 
 

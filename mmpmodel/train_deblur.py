@@ -161,7 +161,7 @@ class DeblurTask(Task):
             if resume and not explicit_prior and not path.is_file() and (out / "last.pt").is_file():
                 log.info("the run's prior %s is gone; using the copy inside %s", path, out / "last.pt")
                 return load_prior(out / "last.pt")[0]
-            return load_prior(resolve_checkpoint(cfg.prior, "--prior checkpoint"))[0]
+            return load_prior(resolve_checkpoint(cfg.prior, "--prior checkpoint", kind="prior"))[0]
         if cfg.init_from and not resume:
             path = resolve_checkpoint(cfg.init_from, "--init-from checkpoint")
             try:
