@@ -132,3 +132,17 @@ def test_encode_helper_truth(tmp_path):
     """The fixtures' own truth: ffmpeg's null decode of a plain encode counts what was piped in."""
     p = encode(tmp_path / "p.mkv", grey_frames(levels(6), 8, 8))
     assert null_decode_count(p) == 6
+
+
+def test_synthesis_plans_with_the_decoded_count(videos, tmp_path):
+    import h5py
+
+    from mmpdata.pipeline import synthesize
+
+    path, truth = videos["lying"]  # header: 4 frames; decoded: 13
+    res = synthesize(path, tmp_path / "X.h5", flow="dis", frames="3", seed=0, progress=False)
+    assert res.windows == 13 // 3
+    with h5py.File(tmp_path / "X.h5") as f:
+        g = f["sequences/lying"]
+        assert int(g.attrs["raw_frames"]) == 13
+        assert [abs(int(g["sharp"][t].mean()) - truth[3 * t + 1]) <= 3 for t in range(4)] == [True] * 4
