@@ -72,6 +72,7 @@ def plot_runs(runs, out: str | Path, labels=None, dpi: int = 120) -> dict:
     drawn: {"out", "runs", "panels", "references"}."""
     try:
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         raise InputError("mmp plot needs matplotlib: pip install 'mmp-toolkit[plot]' (or pip install matplotlib)"
                          ) from None
@@ -117,9 +118,11 @@ def plot_runs(runs, out: str | Path, labels=None, dpi: int = 120) -> dict:
             if all(y > 0 for d in data for y in _series(d, "loss")[1]):
                 ax.set_yscale("log")
         else:
-            ax.set_title(panel.replace("_", " "))
+            ax.set_title(f"{VALIDATION[panel][0].split(' (')[0]} ({'higher' if VALIDATION[panel][1] else 'lower'} "
+                         "is better)")
             ax.set_ylabel(VALIDATION[panel][0])
         ax.set_xlabel("step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
         if ax.lines:
             ax.legend(fontsize="small")
