@@ -55,3 +55,32 @@ def test_checkpoint_and_json_follow_umask(umask, tmp_path):
     ck = save_checkpoint(tmp_path / "run" / "last.pt", kind="prior", config={}, model={})
     js = write_json(tmp_path / "run" / "config.json", {"a": 1})
     assert _mode(ck) == _mode(js) == 0o666 & ~umask
+
+
+def test_every_output_follows_umask(tmp_path):
+    """Footage, synthesized shards and index, deblurred video and PNG folder: files 0640 and folders 0750 under
+    umask 027 (the walk covers everything written, hidden temporaries would show up too)."""
+    from click.testing import CliRunner
+
+    from _mmph5 import random_checkpoints
+    from cli.main import main
+    from mmpdata.footage import render_sample_footage
+    from mmpdata.pipeline import synthesize
+
+    _, ck, _ = random_checkpoints(tmp_path / "models")
+    old = os.umask(0o027)
+    try:
+        out = tmp_path / "out"
+        render_sample_footage(out / "raw", sequences=1, frames=8, size=(48, 32), split=False, progress=False)
+        synthesize(out / "raw", out / "data.h5", flow="dis", frames="3", progress=False)
+        seq = next(p for p in (out / "raw").iterdir() if p.is_dir())
+        for target in ("d.mp4", "pngs"):
+            res = CliRunner().invoke(main, ["deblur", "--model", str(ck), str(seq), str(out / target)])
+            assert res.exit_code == 0, res.output
+    finally:
+        os.umask(old)
+    paths = list(out.rglob("*"))
+    assert len([p for p in paths if p.is_file()]) > 20
+    assert {oct(_mode(p)) for p in paths if p.is_file()} == {oct(0o640)}
+    assert {oct(_mode(p)) for p in paths if p.is_dir()} == {oct(0o750)}
+    assert not [p for p in paths if p.name.startswith(".")]
