@@ -35,3 +35,35 @@ class TrainingError(MMPError):
 
 class OutputError(MMPError):
     """An output that cannot be written: a full disk, no permission, a read-only file system, a folder in the way."""
+
+
+#: errno -> (what happened, what to do) for the faults of the machine an output is written on.
+_ENVIRONMENT = {
+    28: ("no space left on the device", "free some space or write elsewhere; rerun to resume"),  # ENOSPC
+    122: ("disk quota exceeded", "free some space or write elsewhere; rerun to resume"),  # EDQUOT
+    30: ("read-only file system", "write to a folder on a writable disk"),  # EROFS
+    13: ("permission denied", "write to a folder you may write to"),  # EACCES
+    1: ("operation not permitted", "write to a folder you may write to"),  # EPERM
+    21: ("is a folder", "give a file name"),  # EISDIR
+    20: ("a part of the path is not a folder", "give a path whose parents are folders"),  # ENOTDIR
+    27: ("file too large for this file system", "write to another disk"),  # EFBIG
+}
+
+
+def environment_error(exc: BaseException, where=None) -> OutputError | None:
+    """An OSError caused by the machine (full disk, quota, read-only disk, no permission, a folder or file in the
+    way) as a one-line OutputError naming the file and what to do; None for any other error. h5py reports these as
+    OSError without ``errno`` but with ``errno = N`` in its message, which is read too."""
+    import re
+
+    if not isinstance(exc, OSError):
+        return None
+    code = exc.errno
+    if code is None:
+        found = re.search(r"errno\s*=\s*(\d+)", str(exc))
+        code = int(found.group(1)) if found else None
+    if code not in _ENVIRONMENT:
+        return None
+    what, fix = _ENVIRONMENT[code]
+    name = exc.filename if getattr(exc, "filename", None) else where
+    return OutputError(f"{name}: cannot write: {what}; {fix}")

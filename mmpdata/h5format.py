@@ -238,18 +238,28 @@ class ShardWriter:
         f, self._file = self._file, None
         if exc_type is None and not self._written.all():
             missing = int((~self._written).sum())
-            f.close()
-            self.temp.unlink(missing_ok=True)
+            self._discard(f)
             raise RuntimeError(f"{self.final}: {missing} of {self.n} windows were never written")
         if exc_type is not None:
-            f.close()
-            self.temp.unlink(missing_ok=True)
+            self._discard(f)
             return
-        f.attrs["complete"] = True
-        f.flush()
-        f.close()
-        _fsync(self.temp)
-        os.replace(self.temp, self.final)
+        try:  # a full disk often shows only here, when HDF5 flushes its buffers
+            f.attrs["complete"] = True
+            f.flush()
+            f.close()
+            _fsync(self.temp)
+            os.replace(self.temp, self.final)
+        except BaseException:
+            self._discard(f)
+            raise
+
+    def _discard(self, f: h5py.File) -> None:
+        """Close (ignoring the errors of a failing disk) and delete the temporary file."""
+        try:
+            f.close()
+        except Exception:  # noqa: BLE001 - the original error is the one that matters
+            pass
+        self.temp.unlink(missing_ok=True)
 
 
 def _fsync(path: Path) -> None:
@@ -260,19 +270,96 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+class FileLock:
+    """An exclusive advisory lock (``flock``) held on a hidden lock file beside ``target`` (``.<name>.lock``).
+
+    The shard lock makes one writer per shard at a time: a second ``mmp synthesize`` into the same output skips the
+    sequences another run is writing (and cleans only temporaries nobody holds), so two runs at once both finish
+    and the data equal one run's. The kernel drops the lock when its process dies, SIGKILL included, so a killed
+    run never blocks the next. The lock file is deleted on release; :meth:`acquire` re-checks that the file it
+    locked is still the one under the name, so a release racing an acquire cannot give two holders.
+    """
+
+    def __init__(self, target: str | os.PathLike):
+        target = Path(target)
+        self.path = target.with_name(f".{target.name}.lock")
+        self._fd: int | None = None
+
+    def acquire(self, blocking: bool = False) -> bool:
+        import fcntl
+
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            except BaseException:
+                os.close(fd)
+                raise
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                self._fd = fd
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{socket.gethostname()} {os.getpid()}\n".encode())
+                return True
+            os.close(fd)  # released and deleted by its holder meanwhile: lock the new file
+
+    def holder(self) -> str:
+        """``"host pid"`` of the process holding the lock, as far as the lock file says."""
+        try:
+            return self.path.read_text().strip() or "another process"
+        except OSError:
+            return "another process"
+
+    def release(self) -> None:
+        if self._fd is not None:
+            self.path.unlink(missing_ok=True)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> FileLock:
+        self.acquire(blocking=True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def shard_lock(final: str | os.PathLike) -> FileLock:
+    """The lock one writer of the shard ``final`` holds while writing it (``OUT.shards/.<name>.h5.lock``)."""
+    return FileLock(final)
+
+
 def remove_stale_temps(folder: str | os.PathLike, names: list[str] | None = None) -> list[Path]:
-    """Delete temporary shards left by a killed run (only those of ``names`` when given, so parallel parts that
-    write other sequences into the same folder are left alone). Returns what was removed."""
+    """Delete temporary shards (and lock files) left by a killed run: only those of ``names`` when given, and never
+    one whose shard lock is held, so runs and parts writing into the same folder right now are left alone.
+    Returns the temporary shards removed."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    wanted = None if names is None else {f".{n}{SHARD_SUFFIX}{TEMP_MARK}" for n in names}
+    wanted = None if names is None else set(names)
     removed = []
-    for p in sorted(folder.glob(f".*{SHARD_SUFFIX}{TEMP_MARK}")):
-        if wanted is None or p.name in wanted:
-            p.unlink(missing_ok=True)
-            removed.append(p)
-            log.info("removed %s left by an interrupted run", p)
+    stale = {p.name[1:-len(SHARD_SUFFIX + TEMP_MARK)]: p for p in folder.glob(f".*{SHARD_SUFFIX}{TEMP_MARK}")}
+    locks = {p.name[1:-len(SHARD_SUFFIX + ".lock")] for p in folder.glob(f".*{SHARD_SUFFIX}.lock")}
+    for name in sorted(set(stale) | locks):
+        if wanted is not None and name not in wanted:
+            continue
+        lock = shard_lock(folder / f"{name}{SHARD_SUFFIX}")
+        if not lock.acquire():
+            log.info("%s is being written by %s; left alone", folder / f"{name}{SHARD_SUFFIX}", lock.holder())
+            continue
+        try:
+            if name in stale:
+                stale[name].unlink(missing_ok=True)
+                removed.append(stale[name])
+                log.info("removed %s left by an interrupted run", stale[name])
+        finally:
+            lock.release()
     return removed
 
 
@@ -324,6 +411,11 @@ def build_index(index: str | os.PathLike, settings: Settings | None = None) -> l
     Written to a temporary file and renamed, so readers see the old or the new index, never half of one.
     """
     index = Path(index)
+    with FileLock(index):  # runs finishing at once: one rewrite at a time, each listing the shards present then
+        return _build_index(index, settings)
+
+
+def _build_index(index: Path, settings: Settings | None) -> list[str]:
     shards = list_shards(index)
     names, attrs = [], None
     for p in shards:

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from mmpdata import h5format
 from mmpdata.blur import blur_from_linear
 from mmpdata.crf import CRF, get_crf
-from mmpdata.errors import InputError, SettingsMismatch
+from mmpdata.errors import InputError, OutputError, SettingsMismatch, environment_error
 from mmpdata.flow import FlowEstimator, make_estimator
 from mmpdata.magnitude import PairMagnitudes
 from mmpdata.rawio import RawSequence, discover_sequences, read_image
@@ -223,10 +223,25 @@ class SequenceResult:
     flow_seconds: float
     seconds: float
     pid: int = 0
+    status: str = "written"  # "written", "resumed" (complete already), "busy" (another run is writing it)
+    holder: str = ""  # for "busy": host and pid of that run
 
 
 def synthesize_sequence(job: SequenceJob, estimator: FlowEstimator | None = None) -> SequenceResult:
-    """Write the shard of one sequence (temporary name, renamed when complete)."""
+    """Write the shard of one sequence (temporary name, renamed when complete) while holding its shard lock; a
+    sequence another run is writing right now is skipped (status "busy"), one it finished meanwhile is kept."""
+    lock = h5format.shard_lock(job.shard)
+    if not lock.acquire():
+        return SequenceResult(job.seq.name, 0, 0, 0, 0.0, 0.0, os.getpid(), status="busy", holder=lock.holder())
+    try:
+        if job.shard.exists() and h5format.shard_status(job.shard, job.settings) == "complete":
+            return SequenceResult(job.seq.name, 0, 0, 0, 0.0, 0.0, os.getpid(), status="resumed")
+        return _write_sequence(job, estimator)
+    finally:
+        lock.release()
+
+
+def _write_sequence(job: SequenceJob, estimator: FlowEstimator | None) -> SequenceResult:
     t0 = time.perf_counter()
     seq, windows = job.seq, job.windows
     timed = _TimedEstimator(estimator if estimator is not None else _cached_estimator(job.flow))
@@ -281,6 +296,7 @@ class SynthesisResult:
     written: list[str] = field(default_factory=list)
     resumed: list[str] = field(default_factory=list)
     too_short: list[str] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)  # being written by another run at the same time
     indexed: list[str] = field(default_factory=list)
     windows: int = 0
     pairs_computed: int = 0
@@ -289,8 +305,10 @@ class SynthesisResult:
     pids: set = field(default_factory=set)  # processes that wrote shards (workers)
 
     def summary(self) -> str:
+        busy = (f", {len(self.busy)} being written by another run (it rewrites the index when it ends)"
+                if self.busy else "")
         return (f"{self.index}: wrote {len(self.written)} sequence(s) ({self.windows} windows), "
-                f"{len(self.resumed)} already complete, {len(self.too_short)} too short; "
+                f"{len(self.resumed)} already complete, {len(self.too_short)} too short{busy}; "
                 f"index lists {len(self.indexed)} sequence(s); flow {self.flow.get('estimator')} "
                 f"in {self.seconds:.1f} s")
 
@@ -335,38 +353,57 @@ def synthesize(raw: str | os.PathLike, out: str | os.PathLike, *, flow: str = "a
     result = SynthesisResult(index=out, flow=estimator.describe())
     jobs = _plan_jobs(sequences, out, settings, curve, spec, compression, result, raw, which)
 
-    created = _make_dirs(h5format.shards_dir(out))
-    h5format.remove_stale_temps(h5format.shards_dir(out), [s.name for s in sequences])
-    todo = []
-    for job in jobs:
-        if job.shard.exists() and h5format.shard_status(job.shard, settings) == "complete":
-            result.resumed.append(job.seq.name)
-        else:
-            todo.append(job)
-    if result.resumed:
-        log.info("resuming: %d complete shard(s) kept (%s)", len(result.resumed), ", ".join(result.resumed))
-
+    created: list[Path] = []
+    todo: list[SequenceJob] = []
     try:
+        created = _make_dirs(h5format.shards_dir(out))
+        h5format.remove_stale_temps(h5format.shards_dir(out), [s.name for s in sequences])
+        for job in jobs:
+            if job.shard.exists() and h5format.shard_status(job.shard, settings) == "complete":
+                result.resumed.append(job.seq.name)
+            else:
+                todo.append(job)
+        if result.resumed:
+            log.info("resuming: %d complete shard(s) kept (%s)", len(result.resumed), ", ".join(result.resumed))
         for res in _run_jobs(todo, estimator, spec, workers, on_gpu, progress):
+            if res.status == "busy":
+                result.busy.append(res.name)
+                log.warning("%s is being written by another run (%s) right now; left to it", res.name, res.holder)
+                continue
+            if res.status == "resumed":
+                result.resumed.append(res.name)
+                continue
             result.written.append(res.name)
             result.windows += res.windows
             result.pairs_computed += res.pairs_computed
             result.flow_seconds += res.flow_seconds
             result.pids.add(res.pid)
             log.info("%s: %d windows in %.1f s (flow %.1f s)", res.name, res.windows, res.seconds, res.flow_seconds)
-    except BaseException:
+        if h5format.list_shards(out):
+            result.indexed = h5format.build_index(out, settings)
+    except BaseException as exc:
         # worker processes stopped by the failure may leave temporaries; finished shards stay for the rerun
-        h5format.remove_stale_temps(h5format.shards_dir(out), [j.seq.name for j in todo])
+        try:
+            h5format.remove_stale_temps(h5format.shards_dir(out), [j.seq.name for j in todo])
+        except OSError:
+            pass
         _remove_if_empty(created)
+        env = environment_error(exc, h5format.shards_dir(out))
+        if env is not None:
+            raise env from None
         raise
-    if h5format.list_shards(out):
-        result.indexed = h5format.build_index(out, settings)
     result.written.sort()
     result.seconds = time.perf_counter() - t0
     return result
 
 
 def _check_out_path(out: Path) -> None:
+    parent = next((p for p in out.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise InputError(f"--out {out}: {parent} is a file, not a folder; choose another --out")
+    if parent is not None and not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"--out {out}: {parent} is not writable (permission denied or a read-only disk); "
+                          "choose an --out in a folder you can write")
     if out.exists() and not out.is_file():
         raise InputError(f"--out {out}: exists and is not a file; pass a file name such as data/mmp.h5")
     if out.exists() and not h5py.is_hdf5(out):
