@@ -15,7 +15,7 @@ import sys
 import click
 
 from mmpdata import __version__
-from mmpdata.errors import MMPError
+from mmpdata.errors import MMPError, environment_error
 
 # Modules that define commands; each does ``@main.command(...)`` at import time.
 COMMAND_MODULES = ("cli.data", "cli.footage", "cli.models", "cli.train", "cli.report", "cli.weights")
@@ -61,6 +61,12 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except MMPError as exc:
             click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except OSError as exc:  # the machine's faults (full disk, permissions) anywhere: one line too
+            env = environment_error(exc)
+            if env is None:
+                raise
+            click.echo(f"error: {env}", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)

@@ -183,3 +183,18 @@ def test_two_runs_at_once_into_one_output(footage_factory, tmp_path):
     synthesize(raw, out, flow="dis", frames="5", stride=1, seed=1, progress=False)
     assert contents(out) == contents(single)
     assert not [p for p in hf.shards_dir(out).iterdir() if p.name.startswith(".")]
+
+
+def test_any_command_turns_a_machine_fault_into_one_line(tmp_path, monkeypatch):
+    def full(*a, **k):
+        raise OSError(errno.EDQUOT, os.strerror(errno.EDQUOT), str(tmp_path / "somewhere.pt"))
+
+    monkeypatch.setattr("mmpdata.pipeline.synthesize", full)
+    one_line_error(cli("synthesize", "--raw", tmp_path, "--out", tmp_path / "X.h5"), "somewhere.pt", "quota")
+
+    def bug(*a, **k):
+        raise OSError(errno.ENOENT, "No such file or directory", "x")
+
+    monkeypatch.setattr("mmpdata.pipeline.synthesize", bug)
+    res = cli("synthesize", "--raw", tmp_path, "--out", tmp_path / "X.h5")
+    assert res.exit_code == 1 and isinstance(res.exception, FileNotFoundError)  # other errors are not hidden
