@@ -177,9 +177,7 @@ class Deblurrer:
 
     def deblur_file(self, input: str | Path, output: str | Path, **options) -> dict:
         """``mmp deblur`` with this model: a video file or frame folder in, an mp4 or PNG folder out."""
-        if self.checkpoint is None:
-            raise InputError("deblur_file needs a model loaded from a checkpoint (mmpmodel.load)")
-        return _deblur_video(self.checkpoint, input, output, device=str(self.device), **options)
+        return _deblur_video(self.model, input, output, device=str(self.device), **options)
 
 
 def _prior_map(net, frame, device: torch.device):

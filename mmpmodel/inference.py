@@ -121,7 +121,8 @@ def deblur_video(checkpoint: str | Path, input: str | Path, output: str | Path, 
     crf = check_output(seq, output, codec, crf)
     rate_override = parse_rate(fps) if fps is not None else None
     dev = resolve_device(device)
-    model, _ = load_deblur(checkpoint)
+    # an MMP-RNN already in memory (mmpmodel.api.Deblurrer.deblur_file) is used as it is: loaded once per script
+    model = checkpoint if isinstance(checkpoint, torch.nn.Module) else load_deblur(checkpoint)[0]
     model = model.to(dev).eval()
 
     source = InputFrames(seq)
