@@ -280,12 +280,9 @@ def train_deblur(data: str | Path | None = None, out: str | Path | None = None, 
         raise InputError("no run folder: pass --out RUN")
     if mm_loss is not None and "mm_weight" not in settings:
         settings["mm_weight"] = 1.0 if mm_loss else 0.0
-    explicit = {k: v for k, v in settings.items() if v is not None}
+    explicit = {k: str(v) if isinstance(v, Path) else v for k, v in settings.items() if v is not None}
     if data is not None:
         explicit["data"] = str(data)
-    for key in ("prior", "init_from"):
-        if key in explicit:
-            explicit[key] = str(explicit[key])
     explicit_prior = "prior" in explicit
     if "prior" in settings and settings["prior"] is None and not resume:
         explicit["prior"] = None

@@ -192,7 +192,7 @@ def train_prior(data: str | Path | None = None, out: str | Path | None = None, *
         raise InputError("no run folder: pass --out RUN")
     if augment is not None:
         settings["augment"] = augment if isinstance(augment, str) else ("strong" if augment else "reference")
-    explicit = {k: v for k, v in settings.items() if v is not None}
+    explicit = {k: str(v) if isinstance(v, Path) else v for k, v in settings.items() if v is not None}
     if data is not None:
         explicit["data"] = str(data)
     cfg = prepare("prior", out, recipe=recipe, config_file=config_file, resume=resume, explicit=explicit)

@@ -10,6 +10,9 @@ from cli.main import main
 from mmpdata.errors import InputError, SettingsMismatch, TrainingError
 from mmpmodel.checkpoint import load_checkpoint, load_prior
 from mmpmodel.evaluate import evaluate_prior
+from mmpmodel.train_config import CPU_RECIPES
+
+RECIPES_CPU = CPU_RECIPES["prior"]
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +84,152 @@ def test_cli_clean_errors(tmp_path):
     res = CliRunner().invoke(main, ["train-prior", "--data", str(text), "--out", str(tmp_path / "r"), "--steps", "1"])
     assert res.exit_code == 2 and "error:" in res.output and "notes.h5" in res.output
     assert "Traceback" not in res.output
+
+
+def _val_truth(data, val_sequences, train_sequences):
+    """The mean predictor's L1 on the validation frames, from the stored MMP alone (numpy, no toolkit code)."""
+    import h5py
+    import numpy as np
+
+    with h5py.File(data, "r") as f:
+        train = [np.clip(f["sequences"][s]["mmp"][:].astype(np.float32), 0, 1) for s in train_sequences]
+        val = [np.clip(f["sequences"][s]["mmp"][:].astype(np.float32), 0, 1) for s in val_sequences]
+    mean = np.concatenate([t.ravel() for t in train]).mean()
+    return float(np.concatenate([np.abs(v - mean).ravel() for v in val]).mean())
+
+
+@pytest.mark.slow
+def test_validation_says_what_to_beat_and_writes_strips(data, tmp_path):
+    torch.set_num_threads(1)
+    res = _run(data, tmp_path / "v")
+    lines = [json.loads(x) for x in (tmp_path / "v" / "metrics.jsonl").read_text().splitlines()]
+    vals = [x for x in lines if "val_l1" in x]
+    assert len(vals) == 3 and all("val_mean_l1" in x for x in vals)
+    truth = _val_truth(data, res["val_sequences"], res["train_sequences"])
+    assert vals[-1]["val_mean_l1"] == pytest.approx(truth, rel=1e-4)
+    assert res["val_mean_l1"] == pytest.approx(truth, rel=1e-4)
+    pngs = sorted(p.name for p in (tmp_path / "v" / "val").iterdir())
+    assert pngs[:2] == ["step_000002_0.png", "step_000002_1.png"] and "step_000006_0.png" in pngs
+    import cv2
+    img = cv2.imread(str(tmp_path / "v" / "val" / "step_000006_0.png"))
+    assert img.shape == (40, 3 * 40, 3)  # blurry | MMP-Net | truth, full 40x40 validation frames
+
+
+@pytest.mark.slow
+def test_sigint_mid_step_resumes_bit_identically_with_batchnorm_buffers(data, tmp_path):
+    import os
+    import signal
+
+    torch.set_num_threads(1)
+    straight = _run(data, tmp_path / "a")["model"].state_dict()
+
+    def interrupt_during_next_forward(step, model):
+        if step == 3:
+            def fire(module, inputs):
+                handle.remove()
+                os.kill(os.getpid(), signal.SIGINT)  # arrives inside step 4's forward, after BatchNorm counted it
+            handle = model.register_forward_pre_hook(fire)
+    with pytest.raises(KeyboardInterrupt):
+        _run(data, tmp_path / "b", hook=interrupt_during_next_forward)
+    ck = load_checkpoint(tmp_path / "b" / "last.pt")
+    assert ck["step"] == 4 and ck["metrics"]["interrupted"]  # step 4 was finished before stopping
+    resumed = _run(data, tmp_path / "b", resume=True)["model"].state_dict()
+    assert any("num_batches_tracked" in k for k in straight)
+    for k in straight:
+        assert torch.equal(straight[k], resumed[k]), k
+
+
+def test_nan_before_any_checkpoint_says_so(data, tmp_path):
+    from mmpmodel.train_prior import train_prior
+
+    def poison(step, model):
+        with torch.no_grad():
+            model.tail.weight.fill_(float("nan"))
+    with pytest.raises(TrainingError, match="non-finite loss at step 2; no checkpoint was written yet") as err:
+        train_prior(data, tmp_path / "n", steps=6, batch_size=2, patch=32, seed=3, val_every=5, progress=False,
+                    hook=poison)
+    assert "last.pt" not in str(err.value)
+    assert not (tmp_path / "n" / "last.pt").exists()
+
+
+def test_nan_validation_is_an_error_not_a_missing_best(data, tmp_path, monkeypatch):
+    from mmpmodel import train_prior as tp
+
+    monkeypatch.setattr(tp.PriorTask, "validate", lambda self: {"val_l1": float("nan"), "val_mean_l1": 0.1})
+    with pytest.raises(TrainingError, match="validation val_l1 is nan at step 2"):
+        _run(data, tmp_path / "q")
+    assert not (tmp_path / "q" / "best.pt").exists()
+
+
+@pytest.mark.slow
+def test_init_from_starts_at_the_given_weights(data, tmp_path):
+    from mmpmodel.runs import state_sha256
+    from mmpmodel.train_prior import train_prior
+
+    torch.set_num_threads(1)
+    first = _run(data, tmp_path / "a")
+    res = train_prior(data, tmp_path / "b", steps=1, batch_size=2, patch=32, seed=5, lr=1e-12, progress=False,
+                      init_from=tmp_path / "a" / "last.pt")
+    src = first["model"].state_dict()
+    for k, v in res["model"].state_dict().items():
+        if v.is_floating_point() and "running" not in k:
+            assert torch.allclose(v, src[k], atol=1e-9), k  # one step at lr 1e-12 leaves the start in place
+    cfg = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert cfg["init_from_sha256"] == state_sha256(load_checkpoint(tmp_path / "a" / "last.pt")["model"])
+
+
+@pytest.mark.slow
+def test_extension_moved_data_and_missing_config(data, tmp_path):
+    import shutil
+
+    from mmpmodel.train_prior import train_prior
+
+    torch.set_num_threads(1)
+    _run(data, tmp_path / "r")  # 6 steps, finished
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    shutil.copy(data, moved / data.name)
+    shutil.copytree(data.with_suffix(".shards"), moved / data.with_suffix(".shards").name)
+    res = train_prior(moved / data.name, tmp_path / "r", steps=9, resume=True, log_every=1,
+                      progress=False)  # the other settings come from RUN/config.json
+    assert res["steps"] == 9
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert cfg["total_steps"] == 9 and "restarts" in cfg["extensions"][-1]
+    lines = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    # the finished run restarts at the full rate 3e-4 (no warm-up) and halves at half of the 3 added steps
+    assert [x["lr"] for x in lines if "lr" in x and x["step"] > 6] == pytest.approx([3e-4, 1.5e-4, 1.5e-4])
+    with pytest.raises(SettingsMismatch, match="patch"):
+        train_prior(data, tmp_path / "r", steps=12, patch=24, resume=True, progress=False)
+    (tmp_path / "r" / "config.json").unlink()
+    with pytest.raises(InputError, match="config.json: missing"):
+        train_prior(data, tmp_path / "r", steps=12, resume=True, progress=False)
+
+
+@pytest.mark.slow
+def test_other_data_is_refused_on_resume(data, tmp_path):
+    from mmpmodel.train_prior import train_prior
+
+    torch.set_num_threads(1)
+    other = write_learnable_h5(tmp_path / "other.h5", names=("s0", "s1", "s2", "s3", "s4"))
+    _run(data, tmp_path / "r")
+    with pytest.raises(SettingsMismatch, match="data_id"):
+        train_prior(other, tmp_path / "r", steps=8, resume=True, progress=False)
+
+
+@pytest.mark.slow
+def test_cli_recipe_override_and_config_rerun(data, tmp_path):
+    torch.set_num_threads(1)
+    a, b = tmp_path / "a", tmp_path / "b"
+    res = CliRunner().invoke(main, ["train-prior", "--recipe", "cpu", "--data", str(data), "--out", str(a),
+                                    "--steps", "2", "--patch", "32", "--batch-size", "2", "--val-every", "2"])
+    assert res.exit_code == 0, res.output
+    cfg = json.loads((a / "config.json").read_text())
+    assert cfg["recipe"] == "cpu" and cfg["steps"] == 2 and cfg["patch"] == 32  # explicit options win
+    assert cfg["val_frames"] == RECIPES_CPU["val_frames"] and cfg["schedule"] == RECIPES_CPU["schedule"]
+    res = CliRunner().invoke(main, ["train-prior", "--config", str(a / "config.json"), "--out", str(b)])
+    assert res.exit_code == 0, res.output
+    rerun = json.loads((b / "config.json").read_text())
+    same = {k for k in cfg if k not in ("recipe",)}
+    assert {k: rerun[k] for k in same} == {k: cfg[k] for k in same}
+    wa, wb = load_checkpoint(a / "last.pt")["model"], load_checkpoint(b / "last.pt")["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)  # the same settings train the same weights
