@@ -39,7 +39,7 @@ def test_numpy_frames_in_three_lines(setup):
     assert not all(np.array_equal(o, f) for o, f in zip(outputs, frames))  # the network did something
 
 
-def test_every_input_type_gives_the_same_frames(setup, tmp_path):
+def test_every_input_type_gives_the_same_frames(setup, tmp_path, monkeypatch):
     _, _, ck, _, frames, _ = setup
     d = mmpmodel.Deblurrer.from_checkpoint(ck, device="cpu")
     ref = d.deblur(frames)
@@ -61,7 +61,12 @@ def test_every_input_type_gives_the_same_frames(setup, tmp_path):
         cv2.imwrite(str(folder / f"{i:06d}.png"), f[:, :, ::-1])
     from_folder = d.deblur(folder)  # a frame folder -> uint8 arrays
     assert len(from_folder) == 7 and all(np.array_equal(a, b) for a, b in zip(from_folder, ref))
-    written = d.deblur_file(folder, tmp_path / "out", progress=False)  # what `mmp deblur` writes
+    import mmpmodel.inference
+
+    def no_reload(*a, **k):
+        raise AssertionError("deblur_file loaded the checkpoint again")
+    monkeypatch.setattr(mmpmodel.inference, "load_deblur", no_reload)
+    written = d.deblur_file(folder, tmp_path / "out", progress=False)  # what `mmp deblur` writes, same model
     assert written["frames"] == 7
     pngs = sorted((tmp_path / "out").glob("*.png"))
     assert len(pngs) == 7 and np.array_equal(cv2.imread(str(pngs[4]))[:, :, ::-1], ref[4])
