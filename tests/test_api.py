@@ -61,11 +61,11 @@ def test_every_input_type_gives_the_same_frames(setup, tmp_path, monkeypatch):
         cv2.imwrite(str(folder / f"{i:06d}.png"), f[:, :, ::-1])
     from_folder = d.deblur(folder)  # a frame folder -> uint8 arrays
     assert len(from_folder) == 7 and all(np.array_equal(a, b) for a, b in zip(from_folder, ref))
-    import mmpmodel.inference
+    from mmpmodel import inference
 
     def no_reload(*a, **k):
         raise AssertionError("deblur_file loaded the checkpoint again")
-    monkeypatch.setattr(mmpmodel.inference, "load_deblur", no_reload)
+    monkeypatch.setattr(inference, "load_deblur", no_reload)
     written = d.deblur_file(folder, tmp_path / "out", progress=False)  # what `mmp deblur` writes, same model
     assert written["frames"] == 7
     pngs = sorted((tmp_path / "out").glob("*.png"))
