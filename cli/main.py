@@ -80,7 +80,7 @@ class _Group(click.Group):
                 commands[name] = cmd
         if not commands:
             return
-        width = formatter.width - 6 - max(len(n) for n in commands)
+        width = 100  # the first sentence whole (write_dl wraps it), rather than cut at the terminal's edge
         placed = set()
         sections = []
         for title, names in STAGES:
