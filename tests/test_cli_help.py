@@ -25,7 +25,7 @@ def test_help_groups_commands_by_stage():
     for line in out.splitlines():
         if line.endswith("commands:"):
             current = line[:-1]
-        elif current and line.startswith("  ") and line.split():
+        elif current and line.startswith("  ") and not line.startswith("   "):  # not a wrapped help line
             sections.setdefault(current, []).append(line.split()[0])
     listed = [c for names in sections.values() for c in names]
     assert sorted(listed) == sorted(n for n, c in _commands().items() if not c.hidden)  # each exactly once
