@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from _mmph5 import write_learnable_h5
 from cli.main import main
-from mmpdata.errors import InputError
+from mmpdata.errors import InputError, SettingsMismatch
 from mmpmodel.checkpoint import load_checkpoint, load_deblur, save_checkpoint
 from mmpmodel.mmpnet import MMPNet
 
@@ -89,3 +89,74 @@ def test_cli_rejects_a_prior_that_is_not_a_checkpoint(setup, tmp_path):
     res = CliRunner().invoke(main, ["train-deblur", "--data", str(data), "--prior", str(junk), "--model", PRESET,
                                     "--out", str(tmp_path / "r"), "--steps", "1", "--patch", "32"])
     assert res.exit_code == 2 and "prior.pt: not an MMP checkpoint" in res.output
+
+
+def _input_psnr_truth(data, sequences, frames=5):
+    """PSNR of the blurry input against sharp on the supervised frames of every clip (numpy only): with 7 frames
+    and F = 5 the clips start at 0, 1, 2 and each supervises its centre, frames 2, 3, 4."""
+    import h5py
+    import numpy as np
+
+    scores = []
+    with h5py.File(data, "r") as f:
+        for s in sequences:
+            blur, sharp = f["sequences"][s]["blur"][:], f["sequences"][s]["sharp"][:]
+            for t in range(2, blur.shape[0] - 2):
+                mse = np.mean((blur[t].astype(np.float64) - sharp[t]) ** 2)
+                scores.append(10 * np.log10(255.0 ** 2 / mse))
+    return float(np.mean(scores))
+
+
+@pytest.mark.slow
+def test_validation_keys_strips_and_skip_group(setup, tmp_path):
+    torch.set_num_threads(1)
+    res = _run(setup, tmp_path / "v", skip_lr_scale=0.25, val_images=2)
+    lines = [json.loads(x) for x in (tmp_path / "v" / "metrics.jsonl").read_text().splitlines()]
+    vals = [x for x in lines if "val_psnr" in x]
+    assert len(vals) == 2 and all("val_input_psnr" in x for x in vals)
+    assert vals[-1]["val_input_psnr"] == pytest.approx(_input_psnr_truth(setup[0], res["val_sequences"]), abs=1e-6)
+    assert res["val_input_psnr"] == vals[-1]["val_input_psnr"]
+    import cv2
+    names = sorted(p.name for p in (tmp_path / "v" / "val").iterdir())
+    # one validation sequence of 7 frames = 3 clips; 2 shown per round
+    assert names == ["step_000002_0.png", "step_000002_1.png", "step_000004_0.png", "step_000004_1.png"]
+    assert cv2.imread(str(tmp_path / "v" / "val" / names[0])).shape == (32, 3 * 32, 3)  # blurry | output | sharp
+    groups = load_checkpoint(tmp_path / "v" / "last.pt")["optimizer"]["param_groups"]
+    assert len(groups) == 2 and groups[1]["lr"] == pytest.approx(0.25 * groups[0]["lr"])
+    assert len(groups[1]["params"]) == 2  # the 9x9 skip convolution's weight and bias
+
+
+@pytest.mark.slow
+def test_init_from_and_prior_checks_on_resume(setup, tmp_path):
+    from mmpmodel.runs import state_sha256
+    torch.set_num_threads(1)
+    data, prior = setup
+    first = _run(setup, tmp_path / "a")
+    # fine-tuning: the prior comes from the deblurring checkpoint when --prior is not given
+    tuned = _run(setup, tmp_path / "b", prior=None, init_from=tmp_path / "a" / "last.pt", steps=1, lr=1e-12)
+    src = first["model"].deblur_state_dict()
+    for k, v in tuned["model"].deblur_state_dict().items():
+        assert torch.allclose(v, src[k], atol=1e-9), k
+    cfg = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert cfg["prior_sha256"] == state_sha256(load_checkpoint(prior)["model"])
+    # --resume with another prior is refused, naming it
+    torch.manual_seed(7)
+    other = save_checkpoint(tmp_path / "other.pt", kind="prior", config={"width": 16}, model=MMPNet().state_dict())
+    with pytest.raises(SettingsMismatch, match="different --prior"):
+        _run(setup, tmp_path / "a", prior=other, steps=6, resume=True)
+    # without --prior the run's own prior is used (config.json), and the run extends
+    assert _run(setup, tmp_path / "a", prior=None, steps=6, resume=True)["steps"] == 6
+
+
+def test_cli_preset_and_deprecated_model_alias(setup, tmp_path):
+    torch.set_num_threads(1)
+    data, prior = setup
+    args = ["--data", str(data), "--prior", str(prior), "--steps", "1", "--patch", "32", "--batch-size", "1",
+            "--val-images", "0"]
+    res = CliRunner().invoke(main, ["train-deblur", "--preset", PRESET, "--out", str(tmp_path / "p"), *args])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["preset"] == PRESET and "is deprecated" not in res.output
+    res = CliRunner().invoke(main, ["train-deblur", "--model", PRESET, "--out", str(tmp_path / "m"), *args])
+    assert res.exit_code == 0 and "--model is deprecated; use --preset" in res.stderr
+    res = CliRunner().invoke(main, ["train-deblur", "--out", str(tmp_path / "n"), *args])
+    assert res.exit_code == 2 and "--preset" in res.output
