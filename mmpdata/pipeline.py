@@ -147,6 +147,7 @@ class FrameSource:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._futures.clear()
         self._frames.clear()
+        self.seq.close()  # a video's decoder may still hold the frames after the last window
 
 
 class _BackgroundWriter:

@@ -204,6 +204,12 @@ class RawSequence:
             return read_image(self.frames[i])
         return self._video_frame(i)
 
+    def close(self) -> None:
+        """Stop a video decoder left part-way (reading again restarts it)."""
+        if self._reader is not None:
+            self._reader[0].close()
+            self._reader, self._next = None, 0
+
     def _video_frame(self, i: int) -> np.ndarray:
         """Sequential decoding of the stream; seeking backwards restarts the decoder."""
         if self._reader is None or i < self._next:
