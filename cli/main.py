@@ -62,7 +62,7 @@ class _Group(click.Group):
         except MMPError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
-        except OSError as exc:  # the machine's faults (full disk, permissions) anywhere: one line too
+        except (OSError, RuntimeError) as exc:  # the machine's faults (full disk, permissions) anywhere: one line too
             env = environment_error(exc)
             if env is None:
                 raise

@@ -53,17 +53,20 @@ _ENVIRONMENT = {
 def environment_error(exc: BaseException, where=None) -> OutputError | None:
     """An OSError caused by the machine (full disk, quota, read-only disk, no permission, a folder or file in the
     way) as a one-line OutputError naming the file and what to do; None for any other error. h5py reports these as
-    OSError without ``errno`` but with ``errno = N`` in its message, which is read too."""
+    OSError or RuntimeError without ``errno`` but with ``errno = N`` in its message, which is read too."""
     import re
 
-    if not isinstance(exc, OSError):
+    if not isinstance(exc, (OSError, RuntimeError)):  # h5py's flush and torch.save say it with a RuntimeError
         return None
-    code = exc.errno
+    code = getattr(exc, "errno", None)
     if code is None:
         found = re.search(r"errno\s*=\s*(\d+)", str(exc))
         code = int(found.group(1)) if found else None
     if code not in _ENVIRONMENT:
         return None
     what, fix = _ENVIRONMENT[code]
-    name = exc.filename if getattr(exc, "filename", None) else where
+    name = getattr(exc, "filename", None)
+    if not name:
+        found = re.search(r"filename = '([^']+)'", str(exc))
+        name = found.group(1) if found else where
     return OutputError(f"{name}: cannot write: {what}; {fix}")

@@ -202,6 +202,7 @@ class ShardWriter:
         self.compression = compression
         self._written = np.zeros(self.n, bool)
         self._file: h5py.File | None = None
+        self._ds: dict[str, h5py.Dataset] = {}
 
     def __enter__(self) -> ShardWriter:
         if self.n < 1:
@@ -209,29 +210,40 @@ class ShardWriter:
         self.final.parent.mkdir(parents=True, exist_ok=True)
         self.temp.unlink(missing_ok=True)
         self._file = h5py.File(self.temp, "w", libver=("earliest", "v110"))
+        h, w = self.size
+        self._window_bytes = h * w * (6 + (2 if self.with_mmp else 0)) + 64
+        self._space = DiskReservation(self.temp)
         opts = compression_options(self.compression)
         mmp_opts = {**opts, "shuffle": self.compression in COMPRESSIONS and self.compression != "none"}
         h, w = self.size
         f = self._file
-        f.create_dataset("blur", (self.n, h, w, 3), np.uint8, chunks=(1, h, w, 3), **opts)
-        f.create_dataset("sharp", (self.n, h, w, 3), np.uint8, chunks=(1, h, w, 3), **opts)
-        if self.with_mmp:
-            f.create_dataset("mmp", (self.n, h, w), np.float16, chunks=(1, h, w), **mmp_opts)
-            f.create_dataset("window", (self.n, 2), np.int32)
-        for key, value in self.root_attrs.items():
-            f.attrs[key] = value
-        f.attrs["complete"] = False
+        try:
+            # the dataset handles stay open until the end: a write error then surfaces here, not from a
+            # temporary handle's destructor ("Exception ignored")
+            self._ds = {"blur": f.create_dataset("blur", (self.n, h, w, 3), np.uint8, chunks=(1, h, w, 3), **opts),
+                        "sharp": f.create_dataset("sharp", (self.n, h, w, 3), np.uint8, chunks=(1, h, w, 3), **opts)}
+            if self.with_mmp:
+                self._ds["mmp"] = f.create_dataset("mmp", (self.n, h, w), np.float16, chunks=(1, h, w), **mmp_opts)
+                self._ds["window"] = f.create_dataset("window", (self.n, 2), np.int32)
+            for key, value in self.root_attrs.items():
+                f.attrs[key] = value
+            f.attrs["complete"] = False
+        except BaseException:
+            self._file = None
+            self._discard(f)
+            raise
         return self
 
     def write(self, t: int, blur: np.ndarray, sharp: np.ndarray, mmp: np.ndarray | None = None,
               window: tuple[int, int] | None = None) -> None:
         """Store window ``t``: the blurry frame, its sharp target, the MMP map (stored float16) and [first, last]."""
-        f = self._file
-        f["blur"][t] = blur
-        f["sharp"][t] = sharp
+        self._space.reserve(self._window_bytes)
+        ds = self._ds
+        ds["blur"][t] = blur
+        ds["sharp"][t] = sharp
         if self.with_mmp:
-            f["mmp"][t] = np.asarray(mmp, dtype=np.float32).astype(np.float16)
-            f["window"][t] = np.asarray(window, dtype=np.int32)
+            ds["mmp"][t] = np.asarray(mmp, dtype=np.float32).astype(np.float16)
+            ds["window"][t] = np.asarray(window, dtype=np.int32)
         self._written[t] = True
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -245,8 +257,10 @@ class ShardWriter:
             return
         try:  # a full disk often shows only here, when HDF5 flushes its buffers
             f.attrs["complete"] = True
+            self._ds = {}
             f.flush()
             f.close()
+            self._space.release()
             _fsync(self.temp)
             os.replace(self.temp, self.final)
         except BaseException:
@@ -254,12 +268,81 @@ class ShardWriter:
             raise
 
     def _discard(self, f: h5py.File) -> None:
-        """Close (ignoring the errors of a failing disk) and delete the temporary file."""
+        """Close the temporary file (its reserved space lets HDF5 flush what it holds) and delete it; errors of
+        that close are ignored, the original error is the one that matters."""
+        self._ds = {}
         try:
             f.close()
-        except Exception:  # noqa: BLE001 - the original error is the one that matters
+        except Exception:  # noqa: BLE001
             pass
+        if hasattr(self, "_space"):
+            self._space.release()
         self.temp.unlink(missing_ok=True)
+
+
+class DiskReservation:
+    """Disk space reserved ahead of HDF5's writes, so a full disk is an ordinary OSError *before* HDF5 writes.
+
+    Why: when a write fails inside HDF5 (ENOSPC) it keeps dirty buffers it cannot flush, retries on every handle
+    release and can crash the interpreter at exit. Before each window, :meth:`reserve` asks the file system for
+    the blocks of the file's current size plus the window uncompressed plus a margin for HDF5's caches
+    (``fallocate`` with KEEP_SIZE: the file's size does not change). When the disk cannot give them, ENOSPC is
+    raised here, HDF5's buffers still fit in what was reserved, and the file closes cleanly. Where the file system
+    cannot reserve (EOPNOTSUPP), the free space is compared instead. :meth:`release` frees blocks beyond the end.
+    """
+
+    MARGIN = 16 << 20  # HDF5's chunk caches (1 MiB per dataset) and metadata, with room to spare
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._fd: int | None = os.open(self.path, os.O_RDWR)
+        self._fallocate = _libc_fallocate()
+
+    def reserve(self, nbytes: int) -> None:
+        if self._fd is None:
+            return
+        want = os.fstat(self._fd).st_size + 2 * int(nbytes) + self.MARGIN
+        if self._fallocate is not None:
+            import ctypes
+
+            if self._fallocate(self._fd, 1, ctypes.c_long(0), ctypes.c_long(want)) == 0:  # 1 = KEEP_SIZE
+                return
+            code = ctypes.get_errno()
+            if code in (28, 122):
+                raise OSError(code, os.strerror(code), str(self.path))
+            self._fallocate = None  # not supported here: compare the free space instead
+        st = os.fstatvfs(self._fd)
+        if st.f_bavail * st.f_frsize < want - os.fstat(self._fd).st_size:
+            raise OSError(28, os.strerror(28), str(self.path))
+
+    def release(self) -> None:
+        """Give back the blocks reserved beyond the end of the file (shrinking frees them) and close."""
+        if self._fd is None:
+            return
+        try:
+            size = os.fstat(self._fd).st_size
+            os.ftruncate(self._fd, size + 1)
+            os.ftruncate(self._fd, size)
+        except OSError:
+            pass
+        finally:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _libc_fallocate():
+    """libc's ``fallocate(fd, mode, offset, len)`` (Linux), or None."""
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        fn = libc.fallocate
+        fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+        fn.restype = ctypes.c_int
+        return fn
+    except (OSError, AttributeError):
+        return None
 
 
 def _fsync(path: Path) -> None:
