@@ -65,6 +65,9 @@ def inspect_cmd(path, as_json, max_windows, quick):
     report = inspect_dataset(path, max_windows=max_windows or None, scan=not quick)
     click.echo(json.dumps(report, indent=2, default=str) if as_json else format_report(report))
     if not report["valid"]:
+        problems = report["problems"]
+        more = f" ({len(problems) - 1} more problems listed above)" if len(problems) > 1 else ""
+        click.echo(f"error: {problems[0]}{more}", err=True)
         sys.exit(1)
 
 

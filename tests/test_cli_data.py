@@ -76,7 +76,8 @@ def test_inspect_reports_damage_with_nonzero_exit(raw, tmp_path):
     junk = tmp_path / "junk.h5"
     junk.write_text("hello")
     res = run("inspect", junk, "--json")
-    assert res.exit_code == 1 and json.loads(res.output)["problems"] == [f"{junk}: not an HDF5 file"]
+    assert res.exit_code == 1 and json.loads(res.stdout)["problems"] == [f"{junk}: not an HDF5 file"]
+    assert res.stderr.strip() == f"error: {junk}: not an HDF5 file"  # one line on stderr, the report on stdout
 
 
 def test_index_command_rebuilds(raw, tmp_path):
