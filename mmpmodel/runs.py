@@ -124,6 +124,9 @@ def data_fingerprint(path: str | Path) -> str:
     dataset still resumes, while re-synthesized data with other settings or other sequences does not."""
     import h5py
 
+    from mmpdata.datasets import open_data
+
+    open_data(path)  # checked first (cached): a damaged shard is one line naming it, not a KeyError here
     skip = {"mmpdata_version", "created", "complete"}
     desc: dict = {}
     with h5py.File(path, "r") as f:
