@@ -158,3 +158,10 @@ def test_refused_in_one_line_nothing_written(setup, hostile, tmp_path, case):
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in res.output, res.output
     assert str(args[0]) in lines[0] or str(args[1]) in lines[0] or "--fps" in lines[0] or "--crf" in lines[0]
     assert _listing(work) == before  # nothing written, nothing lost
+
+
+def test_show_every_decoded_frame_of_a_lying_avi(setup, hostile, tmp_path):
+    prior_ck, (avi, _) = setup[2], hostile
+    res = CliRunner().invoke(main, ["show", str(avi), "--prior", str(prior_ck), str(tmp_path / "vis")])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (tmp_path / "vis" / "cam").iterdir()) == [f"{i:06d}.png" for i in range(8)]
