@@ -14,17 +14,15 @@ bound). The settings are :class:`mmpmodel.train_config.DeblurTrainConfig`; the l
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 from torch.utils.data import Subset
 
-from mmpdata.datasets import VideoClips, read_index, split_sequences
+from mmpdata.datasets import VideoClips, open_data, read_index, split_sequences
 from mmpdata.errors import FormatError, InputError, SettingsMismatch
 
 from . import distributed as D
@@ -69,11 +67,11 @@ def window_step(data: str | Path) -> int:
     stride) or imported benchmarks; k = ceil(longest window / stride) for data synthesized with a smaller stride
     (e.g. ``--stride 1`` prior data), checked against every sequence's ``window`` table. InputError naming the file
     and the fix when no such k exists."""
-    with h5py.File(data, "r") as f:
-        stride = int(f.attrs.get("stride", 0) or 0)
-        frames = np.atleast_1d(np.asarray(f.attrs.get("frames", [0]))).astype(int)
+    with open_data(data) as ds:  # the one checked reader: a damaged shard is one line naming it
+        stride = int(ds.attrs.get("stride", 0) or 0)
+        frames = np.atleast_1d(np.asarray(ds.attrs.get("frames", [0]))).astype(int)
         longest = int(frames.max()) if frames.size else 0
-        tables = {name: np.asarray(g["window"]) for name, g in f["sequences"].items() if "window" in g}
+        tables = {i.name: ds.read(i.name, "window", slice(None)) for i in ds.infos if i.has_mmp}
     if not tables:
         return 1  # imported benchmark: each stored frame is one video frame
     k = 1 if stride <= 0 or longest <= stride else math.ceil(longest / stride)
@@ -247,7 +245,8 @@ def run_deblur(cfg: DeblurTrainConfig, out: str | Path, *, resume: bool = False,
     cfg = dataclasses.replace(cfg, preset=task.arch.name, frames=task.arch.frames)
     run_config = {**to_dict(cfg), "data": str(Path(cfg.data).resolve()), "data_id": data_fingerprint(cfg.data),
                   "recipe": recipe, "world_size": info.world_size, "model": task.arch.to_dict(),
-                  "prior_config": {"width": 16}, "prior_sha256": task.prior_sha256,
+                  "prior_config": task.prior_net.config_dict() if task.prior_net is not None else {"width": 16},
+                  "prior_sha256": task.prior_sha256,
                   "prior": None if cfg.prior is None else str(Path(cfg.prior).resolve()) if Path(cfg.prior).exists()
                   else cfg.prior, "window_step": task.window_step}
     if task.init_sha256:

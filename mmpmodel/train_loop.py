@@ -248,20 +248,47 @@ def fit(task: Task, cfg: TrainConfig, run_config: dict, out: Path, info: D.DistI
     net = DDP(task.model) if info.distributed else task.model
     run = RunDir(out, run_config) if info.is_main else None
 
-    def save(name: str, metrics: dict) -> None:
+    def check_weights() -> dict:
         state = task.model_state()
         if not all_finite(state):
             where = f"{out / 'last.pt'} (step {saved_step})" if saved_step is not None else "no checkpoint yet"
             raise TrainingError(f"the weights became non-finite by step {step}; not saved ({where} keeps the last "
                                 "finite weights); lower --lr or set --grad-clip, then --resume or start again")
+        return state
+
+    def save(name: str, metrics: dict) -> None:
+        state = check_weights()
         save_checkpoint(out / name, kind=task.kind, config=run_config, model=state, step=step, metrics=metrics,
                         optimizer=optimizer.state_dict(), scaler=scaler.state_dict() if scaler.is_enabled() else None,
                         rng=rng_state(), extra={"lr_plan": plan.segments}, **task.checkpoint_extra())
 
     def last_good() -> str:
         if saved_step is None:
-            return f"no checkpoint was written yet (the first comes at step {val_every})"
+            return "no checkpoint was written yet" + (f" (the first comes at step {val_every})" if step < val_every
+                                                      else "")
         return f"{out / 'last.pt'} (step {saved_step}) keeps the last finite weights"
+
+    def checkpoint_round(best: float) -> tuple[float, dict]:
+        """Rank 0: validate, keep best.pt by ``metric``, always write last.pt. Returns (best, this round's values)."""
+        check_weights()
+        metrics, values = {"train_loss": loss.item(), f"best_{metric}": best}, {}
+        if task.has_val:
+            values = task.validate()
+            value = values[metric]
+            if not math.isfinite(value):
+                raise TrainingError(f"validation {metric} is {value} at step {step}; {last_good()}; "
+                                    "lower --lr or check the validation data")
+            run.log(step, **values)
+            metrics.update(values)
+            if (value < best) if lower else (value > best):
+                best = metrics[f"best_{metric}"] = value
+                save("best.pt", metrics)
+            if cfg.val_images:
+                task.write_strips(out / "val", step, cfg.val_images)
+        save("last.pt", metrics)
+        if not task.has_val:
+            save("best.pt", metrics)
+        return best, values
 
     # ---- the loop
     task.model.train()
@@ -300,26 +327,15 @@ def fit(task: Task, cfg: TrainConfig, run_config: dict, out: Path, info: D.DistI
                     bar.set_postfix(loss=f"{loss_mean:.4f}")
                 if step % val_every == 0 or step == total:
                     D.broadcast_buffers(task.model, info)
+                    failure = None
                     if info.is_main:
-                        metrics = {"train_loss": loss.item(), f"best_{metric}": best}
-                        if task.has_val:
-                            last_val = task.validate()
-                            value = last_val[metric]
-                            if not math.isfinite(value):
-                                raise TrainingError(f"validation {metric} is {value} at step {step}; {last_good()}; "
-                                                    "lower --lr or check the validation data")
-                            run.log(step, **last_val)
-                            metrics.update(last_val)
-                            if (value < best) if lower else (value > best):
-                                best = metrics[f"best_{metric}"] = value
-                                save("best.pt", metrics)
-                            if cfg.val_images:
-                                task.write_strips(out / "val", step, cfg.val_images)
-                        save("last.pt", metrics)
-                        if not task.has_val:
-                            save("best.pt", metrics)
-                        saved_step = step
-                    D.barrier(info)
+                        try:
+                            best, last_val = checkpoint_round(best)
+                            saved_step = step
+                        except TrainingError as exc:
+                            failure = exc
+                    if D.any_true(failure is not None, info):  # every rank stops when rank 0's round failed
+                        raise failure or TrainingError(f"stopped at step {step}: rank 0's validation round failed")
                 if D.any_true(stop.requested, info):
                     raise KeyboardInterrupt
     except KeyboardInterrupt:

@@ -233,3 +233,13 @@ def test_cli_recipe_override_and_config_rerun(data, tmp_path):
     assert {k: rerun[k] for k in same} == {k: cfg[k] for k in same}
     wa, wb = load_checkpoint(a / "last.pt")["model"], load_checkpoint(b / "last.pt")["model"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)  # the same settings train the same weights
+
+
+def test_non_finite_weights_are_never_saved(data, tmp_path):
+    def poison_at_2(step, model):
+        if step == 2:  # after step 2's update, right before the validation round of step 2 would save
+            with torch.no_grad():
+                model.tail.weight.fill_(float("inf"))
+    with pytest.raises(TrainingError, match="non-finite by step 2; not saved \\(no checkpoint yet"):
+        _run(data, tmp_path / "w", hook=poison_at_2)
+    assert not (tmp_path / "w" / "last.pt").exists() and not (tmp_path / "w" / "best.pt").exists()
