@@ -9,6 +9,7 @@ config.json with ``--resume``), then the options given explicitly.
 
 Field metadata: ``help`` (the option's help text), ``resume`` (False: may change when a run is resumed, e.g. the
 device), ``cli`` (False: not a command-line option), ``flag`` (the option's declaration for booleans), ``choices``,
+``runtime`` (bound to the machine: not inherited from a saved config.json),
 ``min`` (smallest allowed value, inclusive), ``positive`` (a positive finite float) and ``fraction`` (in [0, 1)). Paths (``data``, ``prior``,
 ``init_from``) are compared on resume by content (``data_id``, ``prior_sha256``, ``init_from_sha256`` in
 config.json), not by where they lie.
@@ -66,9 +67,10 @@ class TrainConfig:
     log_every: int = _f(10, "Log the training loss every N steps.", min=1, resume=False)
     init_from: str | None = _f(None, "Start from these weights (a checkpoint path or a registered name) instead of "
                                      "a fresh initialisation.", path=True, resume=False)
-    device: str | None = _f(None, "cpu, cuda or cuda:N (default: cuda when available).", resume=False)
+    device: str | None = _f(None, "cpu, cuda or cuda:N (default: cuda when available).", resume=False,
+                            runtime=True)
     workers: int | None = _f(None, "DataLoader worker processes (default 0 on CPU, 4 on GPU).", min=0,
-                             resume=False)
+                             resume=False, runtime=True)
     # precision (engineer D): add the field here, e.g. ``precision: str = _f("fp32", ..., choices=...)``; the
     # training skeleton reads it in mmpmodel.train_loop.autocast_context.
 
@@ -266,7 +268,13 @@ def load_config_file(path: str | Path, kind: str) -> dict:
     if not isinstance(saved, dict) or saved.get("kind") != kind:
         raise InputError(f"{path}: not a {kind} training configuration (kind {saved.get('kind')!r}); "
                          f"pass the config.json of a train-{kind} run")
-    names = {f.name for f in dataclasses.fields(CONFIGS[kind])}
+    return _saved_settings(saved, kind)
+
+
+def _saved_settings(saved: dict, kind: str) -> dict:
+    """The settings of a saved config.json that a rerun or resume inherits (not the machine-bound ones: device,
+    workers)."""
+    names = {f.name for f in dataclasses.fields(CONFIGS[kind]) if not f.metadata.get("runtime")}
     return {k: v for k, v in saved.items() if k in names}
 
 
@@ -319,8 +327,7 @@ def prepare(kind: str, out: str | Path | None = None, *, recipe: str | None = No
         run = read_run_config(out)
         if run.get("kind") != kind:
             raise InputError(f"{Path(out) / 'config.json'}: a {run.get('kind')} run, not a {kind} run")
-        names = {f.name for f in dataclasses.fields(CONFIGS[kind])}
-        saved = {k: v for k, v in run.items() if k in names}
+        saved = _saved_settings(run, kind)
     return resolve(kind, recipe, saved, explicit)
 
 

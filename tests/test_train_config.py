@@ -69,9 +69,10 @@ def test_config_file_and_resume_layers(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"kind": "prior", "lr": 1e-3, "patch": 64, "data_id": "x",
-                                                 "steps": 9}))
+                                                 "steps": 9, "device": "cuda:3", "workers": 7}))
     cfg = prepare("prior", tmp_path / "other", config_file=run / "config.json", explicit={"patch": 32})
     assert (cfg.lr, cfg.patch, cfg.steps) == (1e-3, 32, 9)
+    assert (cfg.device, cfg.workers) == (None, None)  # machine-bound settings are not inherited
     assert prepare("prior", run, resume=True).lr == 1e-3  # --resume reads RUN/config.json
     with pytest.raises(InputError, match="config.json: missing"):
         prepare("prior", tmp_path / "nothing", resume=True)
