@@ -38,3 +38,31 @@ def import_weights_cmd(src: Path, variant: str, out: Path, prior_from: Path | No
     result = import_published(src, out, variant, prior_from=prior_from)
     click.echo(f"{result['preset']} ({variant}, {result['tensors']} tensors, prior from {result['prior_source']}) "
                f"-> {result['out']}")
+
+
+@main.command("weights")
+@click.option("--json", "as_json", is_flag=True, help="Print the registry as one JSON object.")
+def weights_cmd(as_json: bool) -> None:
+    """List the registered weights: names that every --model/--prior/--init-from option accepts.
+
+    Each entry gives its architecture, recipe, training data, the command that trained it, measured metrics and
+    sha256 (checked whenever the name is used)."""
+    import json
+
+    from mmpmodel.weights import registry
+
+    entries = registry()
+    if as_json:
+        click.echo(json.dumps({name: e.to_dict() for name, e in entries.items()}, indent=2, sort_keys=True))
+        return
+    if not entries:
+        click.echo("no weights are bundled with this installation; see docs/weights.md for the published ones")
+        return
+    for name, e in entries.items():
+        click.echo(f"{name}  ({e.kind}, {e.architecture}, recipe {e.recipe or '-'})")
+        if e.description:
+            click.echo(f"    {e.description}")
+        click.echo(f"    data: {e.data}")
+        if e.metrics:
+            click.echo("    metrics: " + ", ".join(f"{k} {v}" for k, v in sorted(e.metrics.items())))
+        click.echo(f"    sha256 {e.sha256}  file {e.path}")
