@@ -18,7 +18,7 @@ from mmpmodel.checkpoint import load_checkpoint, load_deblur, load_prior, save_c
 from mmpmodel.mmpnet import MMPNet
 from mmpmodel.mmprnn import MMPRNN
 from mmpmodel.presets import MMPRNNConfig, parse_preset
-from mmpmodel.profile import count_parameters, profile_model
+from mmpmodel.profile import build_model, count_parameters
 from mmpmodel.published import import_published, import_published_prior
 
 # ------------------------------------------------------------------------------------------- their layout
@@ -296,7 +296,9 @@ def test_fusion_attention_preset_and_parameter_count():
                                    if k != "fusion_attention"}).fusion_attention is False
     w, h = 400, 400 // 16  # 25C at C=16, squeezed by 16
     added = (w * h + h) + (h * w + w)
-    assert profile_model("A3B4C16F5-ca")["params"] - profile_model("A3B4C16F5")["params"] == added
+    with torch.device("meta"):  # what mmp profile counts (build_model + count_parameters), without the MACs
+        with_ca, without = build_model("A3B4C16F5-ca"), build_model("A3B4C16F5")
+    assert count_parameters(with_ca) - count_parameters(without) == added
 
 
 def test_fusion_attention_is_a_channel_gate():
@@ -368,3 +370,32 @@ def test_random_stand_in_is_not_degenerate():
     with torch.no_grad():
         out = their_model(attention=True).forward_all(clip())
     assert torch.isfinite(out).all() and 0.01 < out.std() < 10
+
+
+@pytest.mark.slow
+def test_imported_checkpoint_evaluates_and_fine_tunes(tmp_path):
+    """mmp eval scores it, and train-deblur --init-from starts from it and keeps its prior (and the prior's padding)."""
+    from _mmph5 import write_mmp_h5
+
+    theirs = their_model(n_a=1, n_b=1, n_c=4, attention=True, seed=4)
+    save_as_dp(tmp_path / "g.pth.tar", export_theirs(theirs))
+    import_published(tmp_path / "g.pth.tar", tmp_path / "g.pt", "gopro")
+    data = write_mmp_h5(tmp_path / "d.h5", {"a": (8, 24, 32, "train"), "b": (8, 24, 32, "valid")})
+    runner = CliRunner()
+    res = runner.invoke(main, ["eval", "--model", str(tmp_path / "g.pt"), "--data", str(data), "--protocol", "all",
+                               "--json", str(tmp_path / "e.json"), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    import json
+
+    result = json.loads((tmp_path / "e.json").read_text())
+    assert result["frames"] == 16 and result["model"] == "A1B1C4F8-ca"
+    res = runner.invoke(main, ["train-deblur", "--data", str(data), "--init-from", str(tmp_path / "g.pt"),
+                               "--preset", "A1B1C4F8-ca", "--out", str(tmp_path / "run"), "--steps", "1",
+                               "--batch-size", "1", "--patch", "16", "--lr", "1e-12", "--device", "cpu",
+                               "--val-images", "0"])
+    assert res.exit_code == 0, res.output
+    tuned, ck = load_deblur(tmp_path / "run" / "last.pt")
+    assert ck["config"]["prior_config"]["padding"] == "reference"
+    imported, _ = load_deblur(tmp_path / "g.pt")
+    for name, value in imported.state_dict().items():
+        assert torch.allclose(tuned.state_dict()[name], value, atol=1e-6), name
