@@ -35,8 +35,8 @@ from .presets import MMPRNNConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["VARIANTS", "PRIOR_PADDING", "their_key_to_ours", "read_published", "infer_config", "convert",
-           "import_published", "import_published_prior"]
+__all__ = ["VARIANTS", "PRIOR_PADDING", "their_key_to_ours", "read_published", "read_published_prior",
+           "infer_config", "convert", "bgr_to_rgb", "import_published", "import_published_prior"]
 
 #: The two copies of their code; the user says which one wrote the file.
 VARIANTS = ("gopro", "bsd")
@@ -105,6 +105,7 @@ def _strip(key: str) -> str:
 
 
 def sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks (their checkpoints are tens of MB)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
