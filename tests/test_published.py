@@ -19,7 +19,7 @@ from mmpmodel.mmpnet import MMPNet
 from mmpmodel.mmprnn import MMPRNN
 from mmpmodel.presets import MMPRNNConfig, parse_preset
 from mmpmodel.profile import build_model, count_parameters
-from mmpmodel.published import import_published, import_published_prior
+from mmpmodel.published import import_published
 
 # ------------------------------------------------------------------------------------------- their layout
 # Our module path -> theirs, per segment, from their MMPRNN.py / UNet.py (RDBCell, Reconstructor, CAT, RDNet, RDB,
@@ -220,7 +220,9 @@ def test_prior_only(tmp_path, from_deblur):
     else:
         unet = {k[len("module.model.cell.prior."):]: v for k, v in state.items() if ".cell.prior." in k}
         torch.save({"epoch": 400, "state_dict": unet}, tmp_path / "src.pth.tar")
-    import_published_prior(tmp_path / "src.pth.tar", tmp_path / "prior.pt", "gopro")
+    res = CliRunner().invoke(main, ["import-weights", str(tmp_path / "src.pth.tar"), "--variant", "gopro",
+                                    "--prior-only", "--out", str(tmp_path / "prior.pt")])
+    assert res.exit_code == 0, res.output
     ck = load_checkpoint(tmp_path / "prior.pt", kind="prior")
     assert ck["config"]["padding"] == "reference" and ck["config"]["imported"]["source"] == "src.pth.tar"
     prior, _ = load_prior(tmp_path / "prior.pt")
@@ -399,3 +401,17 @@ def test_imported_checkpoint_evaluates_and_fine_tunes(tmp_path):
     imported, _ = load_deblur(tmp_path / "g.pt")
     for name, value in imported.state_dict().items():
         assert torch.allclose(tuned.state_dict()[name], value, atol=1e-6), name
+
+
+def test_prior_only_bsd_permutes(tmp_path):
+    theirs = their_model(attention=False, seed=8)
+    save_as_dp(tmp_path / "bsd.pth.tar", export_theirs(theirs))
+    from mmpmodel.published import import_published_prior
+
+    import_published_prior(tmp_path / "bsd.pth.tar", tmp_path / "prior.pt", "bsd")
+    prior, ck = load_prior(tmp_path / "prior.pt")
+    assert ck["config"]["imported"]["variant"] == "bsd"
+    frame = clip(frames=1, h=19, w=33)[0]
+    with torch.no_grad():
+        assert torch.allclose(prior(frame), theirs.prior(frame.flip(1)), atol=1e-6)
+        assert not torch.allclose(prior(frame), theirs.prior(frame), atol=1e-4)
