@@ -7,6 +7,7 @@ Only tensors, numbers, strings, lists and dicts are stored, so loading never run
 """
 from __future__ import annotations
 
+import io
 import os
 import random
 import tempfile
@@ -69,11 +70,13 @@ def save_checkpoint(path: str | Path, *, kind: str, config: dict, model: dict, s
                        ("rng", rng), ("extra", extra)):
         if value is not None:
             payload[key] = value
+    buf = io.BytesIO()  # serialised in memory first: a full disk is then a plain OSError (ENOSPC) from write(),
+    torch.save(payload, buf)  # not torch's RuntimeError from deep inside its zip writer
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.fchmod(fd, file_mode())  # mkstemp makes 0600; give the umask's mode like open() would
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+            f.write(buf.getbuffer())
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

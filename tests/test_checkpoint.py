@@ -138,3 +138,21 @@ def test_non_finite_weights_are_refused_at_load(tmp_path, bad):
     with pytest.raises(FormatError, match=f"nan_deblur.pt: weight prior.{name}"):
         load_deblur(tmp_path / "nan_deblur.pt")
     load_deblur(deblur_ck)  # the untouched checkpoint still loads
+
+
+def test_full_disk_while_saving_is_a_plain_enospc_and_keeps_the_previous_file(tmp_path, monkeypatch):
+    import errno
+
+    from mmpdata.errors import environment_error
+
+    path = save_checkpoint(tmp_path / "last.pt", kind="prior", config={}, model={"x": torch.ones(2)}, step=1)
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("mmpmodel.checkpoint.os.fsync", full)
+    with pytest.raises(OSError) as exc:
+        save_checkpoint(path, kind="prior", config={}, model={"x": torch.zeros(2)}, step=2)
+    assert exc.value.errno == errno.ENOSPC and "no space left" in str(environment_error(exc.value, path))
+    monkeypatch.undo()
+    assert load_checkpoint(path)["step"] == 1 and [p.name for p in tmp_path.iterdir()] == ["last.pt"]
