@@ -36,6 +36,7 @@ def test_plot_panels_references_and_size(tmp_path):
 def test_reference_keys_and_damaged_files(tmp_path):
     assert reference_key("val_psnr", {"val_psnr", "best_val_psnr", "val_psnr_input"}) == "val_psnr_input"
     assert reference_key("val_psnr", {"val_psnr", "best_val_psnr"}) is None
+    assert reference_key("val_l1", {"val_l1", "best_val_l1", "val_mean_l1"}) == "val_mean_l1"  # train-prior's key
     torn = tmp_path / "torn"
     torn.mkdir()
     (torn / "metrics.jsonl").write_text('{"step": 1, "loss": 0.5}\n{"step": 2, "lo')  # killed mid-write
