@@ -173,7 +173,8 @@ class RunDir:
             from torch.utils.tensorboard import SummaryWriter
             self.tb = SummaryWriter(str(self.out / "tb"))
         except ImportError:
-            log.info("tensorboard is not installed (pip install tensorboard): metrics go to metrics.jsonl only")
+            log.info("tensorboard is not installed (pip install 'mmp-toolkit[tensorboard]'): metrics go to "
+                     "metrics.jsonl only (mmp plot RUN --out curves.png draws them)")
 
     def log(self, step: int, **values) -> None:
         """Append one JSON line {"step", "time", ...values} and mirror numbers to TensorBoard."""
