@@ -16,7 +16,7 @@ from mmpdata.footage import DEFAULT_IMAGES, PHOTOS, SHUTTER, parse_size, render_
 @click.option("--split/--no-split", default=True, show_default=True,
               help="Put sequences in train/ and test/ (GOPRO_Large_all layout) or directly in OUT_DIR.")
 @click.option("--images", default=",".join(DEFAULT_IMAGES), show_default=True,
-              help="Comma-separated scikit-image photographs, one per sequence (cycled). "
+              help="Comma-separated photographs, one per sequence (cycled): scikit-image names or image file paths. "
                    f"Available: {', '.join(PHOTOS)}.")
 @click.option("--foreground/--no-foreground", default=True, show_default=True,
               help="Slide a sprite cut from the next photograph over each sequence.")

@@ -58,6 +58,8 @@ DEFAULT_IMAGES = ("astronaut", "chelsea", "motorcycle", "immunohistochemistry", 
 #: photographs the default sample set never uses; tests render "unseen" footage from these
 UNSEEN_IMAGES = ("coffee", "rocket")
 MIN_SIZE = 32
+#: file types --images accepts besides the scikit-image names
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 _MARGIN = 3.0  # photograph pixels kept free around the view (bicubic support)
 
 
@@ -78,11 +80,24 @@ PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle", "hubble_deep
           "retina", "camera", "brick", "grass", "gravel", "moon", "coins")
 
 
+def _is_image_file(name: str) -> bool:
+    return Path(name).suffix.lower() in IMAGE_SUFFIXES
+
+
 def load_photo(name: str) -> np.ndarray:
-    """A bundled scikit-image photograph as uint8 RGB (grey ones repeated into RGB); InputError for other names."""
-    if name not in PHOTOS:
-        raise InputError(f"unknown photograph {name!r}; choose from {', '.join(PHOTOS)}")
-    return _skimage_photo(name)
+    """A bundled scikit-image photograph by name, or any image file by path, as uint8 RGB (grey repeated into RGB);
+    InputError for anything else. Files let users train on their own photographs (more content than 14)."""
+    if name in PHOTOS:
+        return _skimage_photo(name)
+    if _is_image_file(name):
+        img = cv2.imread(name, cv2.IMREAD_COLOR)
+        if img is None:
+            raise InputError(f"{name}: not a readable image; name a PNG/JPEG file or one of {', '.join(PHOTOS)}")
+        if min(img.shape[:2]) < 2 * MIN_SIZE:
+            raise InputError(f"{name}: {img.shape[1]}x{img.shape[0]} is too small to move a view over; "
+                             f"use a photograph of at least {2 * MIN_SIZE} px per side")
+        return np.ascontiguousarray(img[:, :, ::-1])
+    raise InputError(f"unknown photograph {name!r}; choose from {', '.join(PHOTOS)} or give an image file path")
 
 
 # --------------------------------------------------------------------------------------------------- affine maths
@@ -541,8 +556,9 @@ def render_sample_footage(out_dir: str | Path, sequences: int = 3, frames: int =
     if not images:
         raise InputError("no photographs given; name at least one of " + ", ".join(PHOTOS))
     for name in images:
-        if name not in PHOTOS:
-            raise InputError(f"unknown photograph {name!r}; choose from {', '.join(PHOTOS)}")
+        if name not in PHOTOS and not (_is_image_file(name) and Path(name).is_file()):
+            raise InputError(f"unknown photograph {name!r}; choose from {', '.join(PHOTOS)} or give an image file "
+                             "path (.png, .jpg, .webp)")
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir}: exists and is not a folder; choose another output folder")

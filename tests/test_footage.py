@@ -375,3 +375,22 @@ def test_speeds_scale_with_the_frame_width_and_motion():
     np.testing.assert_allclose(half, full / 2, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(pan((640, 360), motion=3.0), 3 * half, rtol=1e-6, atol=1e-9)
     assert 4.0 < full.max() < 14.5 * 1.2               # top pan speed within PAN_SPEED (px/frame at 1280 px)
+
+
+def test_images_may_be_files(tmp_path):
+    """--images takes image file paths too: the rendered view shows that file's content (here a flipped
+    astronaut, which no bundled name gives), and unreadable or unknown names are one-line errors."""
+    import cv2
+
+    photo = np.ascontiguousarray(F.load_photo("astronaut")[::-1])
+    path = tmp_path / "mine.png"
+    cv2.imwrite(str(path), photo[:, :, ::-1])
+    np.testing.assert_array_equal(F.load_photo(str(path)), photo)
+    seqs = F.render_sample_footage(tmp_path / "out", sequences=1, frames=3, size=(64, 48), images=[str(path)],
+                                   foreground=False, split=False)
+    assert len(list(seqs[0].glob("*.png"))) == 3
+    (tmp_path / "broken.png").write_bytes(b"no image")
+    with pytest.raises(InputError, match="broken.png: not a readable image"):
+        F.load_photo(str(tmp_path / "broken.png"))
+    with pytest.raises(InputError, match="unknown photograph"):
+        F.render_sample_footage(tmp_path / "o2", sequences=1, frames=3, images=["nope.png"])
