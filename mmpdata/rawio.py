@@ -98,7 +98,11 @@ class FrameFolderWriter:
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
         check_frame_folder_output(self.folder)
-        self.temp = make_temp_dir(self.folder)
+        try:
+            self.temp = make_temp_dir(self.folder)
+        except OSError as exc:
+            raise InputError(f"{self.folder}: cannot write there ({exc.strerror}); check the folder exists, is "
+                             "writable and has free space") from None
         self.frames = 0
 
     def write(self, img: np.ndarray) -> None:

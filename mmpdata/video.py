@@ -328,7 +328,12 @@ def _encoder_args(codec: str, crf: int | None, size: tuple[int, int], suffix: st
 
 
 def _temp_beside(path: Path, tag: str) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".{tag}.partial{path.suffix}", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".{tag}.partial{path.suffix}", dir=path.parent)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write there ({exc.strerror}); check the folder exists, is writable "
+                         "and has free space") from None
     os.fchmod(fd, file_mode())
     os.close(fd)
     return Path(tmp)
@@ -343,7 +348,6 @@ class VideoWriter:
                  crf: int | None = None, audio_from: str | Path | None = None, audio: list[str] | None = None):
         self.path = Path(path)
         crf = check_video_output(self.path, codec, crf)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.size, self.rate = size, Fraction(rate)
         self.audio_from, self.audio = (Path(audio_from) if audio_from else None), list(audio or [])
         self.notes: list[str] = []

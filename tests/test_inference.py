@@ -131,7 +131,7 @@ def _listing(root):
 
 
 @pytest.mark.parametrize("case", ["same_folder", "same_file", "video_folder", "nonempty", "zero_bytes", "text",
-                                  "webm", "fps_nan", "crf_ffv1"])
+                                  "webm", "fps_nan", "crf_ffv1", "under_file_mp4", "under_file_pngs"])
 def test_refused_in_one_line_nothing_written(setup, hostile, tmp_path, case):
     _, ck, _, folder, _ = setup
     work = tmp_path / "w"
@@ -149,7 +149,8 @@ def test_refused_in_one_line_nothing_written(setup, hostile, tmp_path, case):
     args = {"same_folder": [clip, clip], "same_file": [video, video], "video_folder": [video, work],
             "nonempty": [clip, work / "full"], "zero_bytes": [work / "zero.mp4", work / "o.mp4"],
             "text": [work / "text.avi", work / "pngs"], "webm": [video, work / "o.webm"],
-            "fps_nan": [video, work / "o.mp4", "--fps", "nan"], "crf_ffv1": [video, work / "o.mkv", "--codec", "ffv1",
+            "fps_nan": [video, work / "o.mp4", "--fps", "nan"], "under_file_mp4": [video, work / "zero.mp4" / "o.mp4"],
+            "under_file_pngs": [clip, work / "zero.mp4" / "pngs"], "crf_ffv1": [video, work / "o.mkv", "--codec", "ffv1",
                                                                                "--crf", "3"]}[case]
     before = _listing(work)
     res = CliRunner().invoke(main, ["deblur", "--model", str(ck), *map(str, args)])
