@@ -67,3 +67,20 @@ def test_plot_from_a_real_run(tmp_path):
     r = plot_runs([run], tmp_path / "again.png")
     assert r["panels"] == ["loss", "val_psnr"] and "run" in r["references"]  # the blurry input's PSNR is drawn
     assert cv2.imread(str(tmp_path / "curves.png")).shape[:2] == (456, 1200)
+
+
+def test_run_folder_says_in_one_info_line_that_tensorboard_is_missing(tmp_path, caplog, monkeypatch):
+    import logging
+    import sys
+
+    from mmpmodel.runs import RunDir
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import fails as without the package
+    with caplog.at_level(logging.INFO, logger="mmpmodel.runs"):
+        run = RunDir(tmp_path / "run", {"kind": "test"})
+        run.log(1, loss=0.5)
+        run.close()
+    lines = [r for r in caplog.records if "tensorboard" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].levelno == logging.INFO
+    assert "mmp-toolkit[tensorboard]" in lines[0].getMessage()
+    assert read_metrics(tmp_path / "run")[0]["loss"] == 0.5 and not (tmp_path / "run" / "tb").exists()
