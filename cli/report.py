@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from cli.main import main
+from cli.params import OUTPUT_FILE
 
 _EXISTING = click.Path(exists=True, path_type=Path)
 
@@ -38,7 +39,7 @@ def plot_cmd(runs, out, labels):
               help="Leave out this many pixels at every border of both images.")
 @click.option("--protocol", type=click.Choice(["all", "paper"]), default="all", show_default=True,
               help="all: every output frame; paper: skip the first/last 2 frames of each sequence, as eval does.")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
+@click.option("--json", "json_path", type=OUTPUT_FILE, default=None,
               help="Also write the result to this JSON file.")
 def score_cmd(output_dir, target, y_channel, crop, protocol, json_path):
     """PSNR/SSIM of finished output frames in OUTPUT_DIR against the sharp frames in TARGET (a folder of frames or
