@@ -101,6 +101,12 @@ def test_pairing_and_errors(tmp_path):
     for name, how in (("named", "name"), ("anon", "order"), ("shuffled", "number")):
         s = score(tmp_path / name, tmp_path / "tgt", progress=False)
         assert s["psnr"] == math.inf and s["sequences"]["seq"]["paired_by"] == how, name
+    for i, f in enumerate(frames):  # benchmark layouts: GOPRO_Large test/<seq>/sharp/, BSD <seq>/Sharp/RGB/
+        _png(tmp_path / "gopro" / "test" / "seq" / "sharp" / f"{i:06d}.png", f)
+        _png(tmp_path / "bsd" / "seq" / "Sharp" / "RGB" / f"{i:08d}.png", f)
+    for layout in ("gopro", "bsd"):
+        s = score(tmp_path / "named", tmp_path / layout, progress=False)
+        assert s["psnr"] == math.inf and s["frames"] == 3 and s["sequences"]["seq"]["paired_by"] == "number"
     _png(tmp_path / "small" / "seq" / "00000.png", frames[0][:12])
     with pytest.raises(InputError, match="00000.png: size 16x12 differs"):
         score(tmp_path / "small", tmp_path / "tgt", progress=False)
