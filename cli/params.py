@@ -10,6 +10,7 @@ parsed (click's usage error: one line naming the option, exit 2). Use::
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import click
@@ -71,8 +72,8 @@ class Fraction(FiniteFloat):
 
 
 class OutputFile(click.Path):
-    """A file to be written: refused at parse time when the path is an existing folder or its parent is a file,
-    so a run does not fail at its very end (``--json results/`` after an hour of evaluation)."""
+    """A file to be written: refused at parse time when the path is an existing folder, its parent is a file or not
+    writable, so a run does not fail at its very end (``--json results/`` after an hour of evaluation)."""
 
     def __init__(self):
         super().__init__(dir_okay=False, path_type=Path)
@@ -86,6 +87,9 @@ class OutputFile(click.Path):
             if parent.exists():
                 if not parent.is_dir():
                     self.fail(f"{str(parent)!r} is a file, so {str(path)!r} cannot be created inside it", param, ctx)
+                if not os.access(parent, os.W_OK | os.X_OK):
+                    self.fail(f"{str(path)!r} cannot be written: {str(parent)!r} is not writable (no permission or a "
+                              "read-only disk); choose another file", param, ctx)
                 break
         return path
 

@@ -60,3 +60,16 @@ def test_synthesize_library_refuses_infinite_k(tmp_path):
 def test_eval_json_into_a_folder_is_refused_before_evaluating(tmp_path):
     res = CliRunner().invoke(main, ["eval", "--model", __file__, "--data", __file__, "--json", str(tmp_path)])
     assert res.exit_code == 2 and "--json" in res.output and "is a folder" in res.output
+
+
+@pytest.mark.skipif(__import__("os").geteuid() == 0, reason="root may write anywhere; bench/hostile.py checks this "
+                    "with a normal user's permission checks")
+def test_output_file_in_a_read_only_folder(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        res = CliRunner().invoke(_cmd(OUTPUT_FILE), ["--x", str(ro / "r.json")])
+        assert res.exit_code == 2 and "not writable" in res.output and "r.json" in res.output
+    finally:
+        ro.chmod(0o755)
