@@ -26,7 +26,7 @@ SS = 4  # supersampling factor of the renderer
 def trajectory(rng: np.random.Generator, frames: int, width: int, motion: float) -> np.ndarray:
     """(frames, 3): x, y shift (px at ``width``) and roll angle (rad) of the camera at each frame."""
     k = motion * width / REFERENCE_WIDTH
-    sigma = rng.uniform(2.0, 7.0)                 # typical drift speed, px/frame at 1280 px
+    sigma = rng.uniform(1.0, 3.5)                 # typical drift speed, px/frame at 1280 px
     theta = 0.15                                  # OU mean reversion per frame
     # calm and busy stretches: the drift's strength follows a slow random walk in log space (0.1x .. 2x)
     busy = np.exp(np.clip(np.cumsum(rng.normal(0, 0.25, frames)), -2.3, 0.7))

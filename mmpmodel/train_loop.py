@@ -55,6 +55,7 @@ class Task:
     model: torch.nn.Module
     train_set: torch.utils.data.Dataset
     has_val: bool = False
+    autocast: bool = True  #: False: always train in float32 (``precision`` ignored)
 
     def param_groups(self) -> list[dict]:
         """Optimiser parameter groups: [{"params": [...], "lr_scale": 1.0}, ...]."""
@@ -144,18 +145,29 @@ class LRPlan:
 # ------------------------------------------------------------------------------------------------ helpers
 @contextmanager
 def autocast_context(cfg: TrainConfig, device: torch.device):
-    """Mixed precision of the forward pass: fp16 autocast on CUDA, none elsewhere.
+    """Mixed precision of the forward pass, from ``cfg.precision`` (see :func:`training_precision`). The loss is
+    always computed in float32 after this context; the optimizer keeps float32 weights."""
+    from .precision import autocast
 
-    The place for the ``precision`` setting (e.g. bf16 autocast on CPU): read ``getattr(cfg, "precision", ...)``
-    here; the loss is always computed in float32 after this context."""
-    ctx = torch.autocast("cuda", dtype=torch.float16) if device.type == "cuda" else nullcontext()
-    with ctx:
+    with autocast(training_precision(cfg, device), device):
         yield
+
+
+def training_precision(cfg: TrainConfig, device: torch.device) -> str:
+    """The concrete precision of a run. ``auto`` (the default) is fp16 AMP on CUDA and fp32 on a CPU: bf16 on the
+    CPU is twice as fast but is opt-in (``--precision bf16``) until its loss curve is shown to match fp32's
+    (docs/training.md). A task whose ``autocast`` is False (MMP-Net: BatchNorm) always trains in fp32."""
+    from .precision import resolve_precision
+
+    setting = getattr(cfg, "precision", "auto")
+    if setting == "auto":
+        return "fp16" if device.type == "cuda" else "fp32"
+    return resolve_precision(setting, device)
 
 
 def uses_grad_scaler(cfg: TrainConfig, device: torch.device) -> bool:
     """fp16 needs loss scaling; bf16 and fp32 do not."""
-    return device.type == "cuda"
+    return training_precision(cfg, device) == "fp16"
 
 
 def all_finite(state: dict) -> bool:
@@ -303,7 +315,7 @@ def fit(task: Task, cfg: TrainConfig, run_config: dict, out: Path, info: D.DistI
                 factor = plan.factor(step, cfg)
                 for group, scale in zip(optimizer.param_groups, scales):
                     group["lr"] = cfg.lr * factor * scale
-                with autocast_context(cfg, info.device):
+                with autocast_context(cfg, info.device) if task.autocast else nullcontext():
                     output = task.forward(net, batch, info.device)
                 loss, parts = task.loss(output, batch, info.device)
                 if D.any_true(not torch.isfinite(loss).item(), info):
