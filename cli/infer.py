@@ -26,12 +26,20 @@ _EXISTING = click.Path(exists=True, path_type=Path)
 @click.option("--crf", type=int, default=None,
               help="Quality 0-51, lower is better, 0 lossless (default 18 for libx264: visually near-lossless; "
                    "0 for libx264rgb).")
-def deblur_cmd(checkpoint, input, output, device, fps, codec, crf):
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True,
+              help="Number format of the network: auto = bf16 on CPUs with native bf16 (AVX512-BF16/AMX), fp16 on "
+                   "CUDA, else fp32 (docs/benchmarks.md: speed and the measured quality cost).")
+@click.option("--tile", type=click.IntRange(16), default=None,
+              help="Run the frames in tiles of NxN pixels (a multiple of 16) to bound memory on large frames.")
+@click.option("--tile-overlap", type=click.IntRange(0), default=None,
+              help="Context pixels around each tile (a multiple of 16; default: the network's reach in one frame).")
+def deblur_cmd(checkpoint, input, output, device, fps, codec, crf, precision, tile, tile_overlap):
     """Deblur a video file or frame folder into a video (OUTPUT ends in .mp4/.mkv/.mov/.avi) or a new folder of
     PNGs (000000.png, ...): one output frame per decoded input frame, the input's frame rate and audio kept."""
     from mmpmodel.inference import deblur_video
 
-    result = deblur_video(checkpoint, input, output, device=device, fps=fps, codec=codec, crf=crf)
+    result = deblur_video(checkpoint, input, output, device=device, fps=fps, codec=codec, crf=crf,
+                          precision=precision, tile=tile, overlap=tile_overlap)
     extra = f", {result['fps']} fps, audio {result['audio']}" if "fps" in result else ""
     click.echo(f"{result['frames']} frames -> {result['output']} ({result['seconds_per_frame']:.3f} s/frame{extra})")
 
@@ -43,11 +51,13 @@ def deblur_cmd(checkpoint, input, output, device, fps, codec, crf):
 @click.option("--every", type=click.IntRange(1), default=1, show_default=True, help="Show every N-th frame.")
 @click.option("--max-frames", type=click.IntRange(1), default=None, help="At most this many frames per sequence.")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available, else cpu).")
-def show_cmd(source, prior, out_dir, every, max_frames, device):
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True,
+              help="Number format of MMP-Net: auto = bf16 on CPUs with native bf16, fp16 on CUDA, else fp32.")
+def show_cmd(source, prior, out_dir, every, max_frames, device, precision):
     """MMP heat maps over the frames of an mmp-h5 file or a video/frame folder, as OUT_DIR/<sequence>/000000.png..."""
     from mmpmodel.visualize import show
 
-    result = show(source, prior, out_dir, every=every, max_frames=max_frames, device=device)
+    result = show(source, prior, out_dir, every=every, max_frames=max_frames, device=device, precision=precision)
     click.echo(f"{result['images']} images -> {result['out']}")
 
 

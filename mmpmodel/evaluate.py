@@ -28,6 +28,7 @@ from mmpdata.rawio import frame_filename
 from .checkpoint import load_any
 from .distributed import resolve_device
 from .metrics import psnr, ssim, tensor_to_uint8
+from .precision import for_inference
 from .profile import count_macs, count_parameters
 
 log = logging.getLogger(__name__)
@@ -69,11 +70,12 @@ def _sync(device: torch.device) -> None:
 
 
 def evaluate_deblur(model, data: str | Path, protocol: str = "paper", save: str | Path | None = None,
-                    device: torch.device | str = "cpu", progress: bool | None = None) -> dict:
+                    device: torch.device | str = "cpu", progress: bool | None = None,
+                    precision: str | None = "fp32") -> dict:
     """PSNR/SSIM of an MMP-RNN over every sequence of ``data``; see the module docstring for the protocol."""
     scored_indices(5, protocol)  # validates the name
     device = torch.device(device)
-    model = model.to(device).eval()
+    model, precision = for_inference(model, precision, device)  # fp32 by default: published numbers stay put
     ds = open_data(data)  # checked once; reads name a damaged shard
     infos = ds.infos
     seqs, all_p, all_s, all_in, model_seconds = {}, [], [], [], 0.0
@@ -124,7 +126,7 @@ def evaluate_deblur(model, data: str | Path, protocol: str = "paper", save: str 
             "psnr": float(np.mean(all_p)), "ssim": float(np.mean(all_s)), "frames": len(all_p), "sequences": seqs,
             "psnr_input": float(np.mean(all_in)),
             "params": count_parameters(model), "gmacs": _gmacs(model, (w, h)), "size": [w, h],
-            "seconds_per_frame": model_seconds / max(total_frames, 1), "device": str(device)}
+            "seconds_per_frame": model_seconds / max(total_frames, 1), "device": str(device), "precision": precision}
 
 
 def _gmacs(model, size) -> float:
@@ -135,11 +137,12 @@ def _gmacs(model, size) -> float:
     return count_macs(meta, size) / 1e9
 
 
-def evaluate_prior(model, data: str | Path, device: torch.device | str = "cpu", progress: bool | None = None) -> dict:
+def evaluate_prior(model, data: str | Path, device: torch.device | str = "cpu", progress: bool | None = None,
+                   precision: str | None = "fp32") -> dict:
     """Mean L1 of MMP-Net against the stored MMP (clipped to [0, 1]) over every frame of ``data``, and the L1 of
     predicting the data's mean MMP everywhere."""
     device = torch.device(device)
-    model = model.to(device).eval()
+    model, precision = for_inference(model, precision, device)  # fp32 by default: published numbers stay put
     ds = open_data(data)  # checked once; reads name a damaged shard and refuse NaN/inf MMP
     infos = ds.infos
     missing = [s.name for s in infos if not s.has_mmp]
@@ -182,20 +185,20 @@ def evaluate_prior(model, data: str | Path, device: torch.device | str = "cpu", 
     return {"kind": "prior", "data": str(data), "l1": l1, "l1_mean_baseline": base, "mean_mmp": mean_mmp,
             "l1_reduction": (1.0 - l1 / base) if base > 0 else None, "frames": total_frames, "sequences": seqs,
             "params": count_parameters(model), "gmacs": _gmacs(model, (w, h)), "size": [w, h],
-            "seconds_per_frame": model_seconds / max(total_frames, 1), "device": str(device)}
+            "seconds_per_frame": model_seconds / max(total_frames, 1), "device": str(device), "precision": precision}
 
 
 def evaluate(checkpoint: str | Path, data: str | Path, protocol: str = "paper", save: str | Path | None = None,
-             device: str | None = None, progress: bool | None = None) -> dict:
+             device: str | None = None, progress: bool | None = None, precision: str | None = "fp32") -> dict:
     """Score ``checkpoint`` (prior or deblurring) on ``data``: the `mmp eval` command."""
     dev = resolve_device(device)
     kind, net, ck = load_any(checkpoint, map_location="cpu")
     if kind == "prior":
         if save is not None:
             log.warning("--save applies to deblurring checkpoints; ignored for a prior")
-        result = evaluate_prior(net, data, dev, progress)
+        result = evaluate_prior(net, data, dev, progress, precision=precision)
     else:
-        result = evaluate_deblur(net, data, protocol, save, dev, progress)
+        result = evaluate_deblur(net, data, protocol, save, dev, progress, precision=precision)
     result["checkpoint"] = str(checkpoint)
     result["step"] = ck.get("step")
     return result

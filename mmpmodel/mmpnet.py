@@ -100,14 +100,16 @@ class MMPNet(nn.Module):
         return cls(width=int(config.get("width", 16)), padding=padding)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Centred in the input's precision, then cast once to the weights' (bf16/fp16 under precision.for_inference).
+        centred = (x - 0.5).to(self.head.weight.dtype)
         if self.padding == "reference":
             # Their UNet needs at least 16 pixels for its four max-pools; smaller frames are replicate-padded.
             h, w = x.shape[-2:]
-            x, size = (x - 0.5), (h, w)
+            x, size = centred, (h, w)
             if h < SIZE_MULTIPLE or w < SIZE_MULTIPLE:
                 x = F.pad(x, (0, max(0, SIZE_MULTIPLE - w), 0, max(0, SIZE_MULTIPLE - h)), mode="replicate")
         else:
-            x, size = pad_to_multiple(x - 0.5, SIZE_MULTIPLE)
+            x, size = pad_to_multiple(centred, SIZE_MULTIPLE)
         x1 = self.inc(self.head(x))
         x2 = self.down1(x1)
         x3 = self.down2(x2)

@@ -155,7 +155,8 @@ class MMPRNN(nn.Module):
 
     def encode(self, frames: torch.Tensor, mmp: torch.Tensor | None = None) -> torch.Tensor:
         """Non-deblurred features l of (N, 3, H, W) frames (H, W multiples of 4); `mmp` replaces the prior's map."""
-        x = self.head(frames - 0.5)
+        # Cast once at the entry: at reduced precision (precision.for_inference) the layers hold bf16/fp16 weights.
+        x = self.head((frames - 0.5).to(self.head.weight.dtype))
         if self.mmam is not None:
             if mmp is None:
                 mmp = self.prior_map(frames)
@@ -180,7 +181,11 @@ class MMPRNN(nn.Module):
         if self.fuse_attention is not None:
             x = self.fuse_attention(x)
         y = self.decoder(self.rm(self.fuse(x)))
-        return y + self.skip(centre - 0.5) + 0.5
+        # The skip and the final add stay float32 at reduced precision (precision.FP32_MODULES): bf16 steps near 1.0
+        # are 1/256, an 8-bit level, so rounding here would land directly in the output.
+        skip = self.skip((centre - 0.5).to(self.skip.weight.dtype))
+        out = torch.promote_types(skip.dtype, torch.float32)
+        return y.to(out) + skip.to(out) + 0.5
 
     # --------------------------------------------------------------------------------------------- whole clips
     def _check_mmp(self, mmp: torch.Tensor | None) -> None:
@@ -286,11 +291,19 @@ class Stepper:
 
 
 def deblur_frames(model: MMPRNN, frames: Iterable[torch.Tensor], device: str | torch.device | None = None,
+                  precision: str | None = "auto", tile: int | None = None, overlap: int | None = None,
                   ) -> Iterator[torch.Tensor]:
-    """Deblur a stream of (3, H, W) frames in [0, 1]; yields one (3, H, W) output per input, in order, clamped
-    to [0, 1], on the model's device (or `device`). Nothing beyond a 5-frame window is kept in memory."""
+    """Deblur a stream of (3, H, W) frames in [0, 1]; yields one (3, H, W) float32 output per input, in order,
+    clamped to [0, 1], on the model's device (or `device`). Nothing beyond a 5-frame window is kept in memory.
+
+    ``precision``: auto, fp32, bf16 or fp16 (see mmpmodel.precision; ``model`` itself is left unchanged).
+    ``tile``: run tiles of tile x tile pixels with ``overlap`` pixels of context each (see mmpmodel.tiling)."""
+    from .precision import for_inference
+    from .tiling import TiledStepper
+
     device = torch.device(device) if device is not None else next(model.parameters()).device
-    stepper = model.stepper()
+    model, _ = for_inference(model, precision, device)
+    stepper = model.stepper() if not tile else TiledStepper(model, tile, overlap)
     with torch.inference_mode():
         for frame in frames:
             for _, out in stepper.push(frame.to(device=device, dtype=torch.float32)[None]):

@@ -88,19 +88,27 @@ def profile_model(name: str, size: tuple[int, int] = (1280, 720)) -> dict:
 
 
 def time_model(name: str, size: tuple[int, int] = (1280, 720), device: str | torch.device | None = None,
-               warmup: int = 3, repeats: int = 10) -> float:
-    """Measured seconds per output frame (random weights, float32, no autograd) on `device` (default: CUDA if
-    available, else CPU). The first `warmup` frames (kernel selection, allocator, filling the 5-frame window) are
-    not timed; MMP-RNN is timed streaming, one pushed frame -> one output frame."""
+               warmup: int = 3, repeats: int = 10, precision: str | None = "fp32", tile: int | None = None,
+               overlap: int | None = None) -> float:
+    """Measured seconds per output frame (random weights, no autograd) on `device` (default: CUDA if available,
+    else CPU), run as ``mmp deblur`` runs it: at ``precision`` (see mmpmodel.precision; 'auto' for what deblur
+    uses), frames laid out as decoded from HWC arrays, optionally in tiles. The first `warmup` frames (kernel
+    selection, allocator, filling the 5-frame window) are not timed; MMP-RNN is timed streaming, one pushed frame
+    -> one output frame."""
+    from .precision import for_inference
+    from .tiling import TiledStepper, check_tiling
+
     try:
         device = torch.device(device) if device is not None else default_device()
     except RuntimeError:
         raise InputError(f"unknown device {device!r}: use cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError("device cuda asked for, but no CUDA GPU is available here: use --device cpu")
+    check_tiling(tile, overlap)
     w, h = size
-    model = build_model(name).to(device).eval()
-    frames = torch.rand(warmup + repeats, 1, 3, h, w, device=device)
+    model, precision = for_inference(build_model(name), precision, device)
+    # Decoded frames are (H, W, 3) arrays seen as (3, H, W): the network gets them in that (channels-last) layout.
+    frames = torch.rand(warmup + repeats, 1, h, w, 3, device=device).permute(0, 1, 4, 2, 3)
 
     def sync():
         if device.type == "cuda":
@@ -110,7 +118,7 @@ def time_model(name: str, size: tuple[int, int] = (1280, 720), device: str | tor
         if isinstance(model, MMPNet):
             run = model
         else:
-            stepper = model.stepper()
+            stepper = TiledStepper(model, tile, overlap) if tile else model.stepper()
             run = stepper.push
             # Fill the window so every timed push emits one frame.
             for _ in range(RADIUS):
@@ -124,5 +132,5 @@ def time_model(name: str, size: tuple[int, int] = (1280, 720), device: str | tor
         sync()
         elapsed = time.perf_counter() - start
     seconds = elapsed / repeats
-    log.info("%s at %dx%d on %s: %.4f s/frame", name, w, h, device, seconds)
+    log.info("%s at %dx%d on %s, %s: %.4f s/frame", name, w, h, device, precision, seconds)
     return seconds

@@ -22,6 +22,7 @@ from .checkpoint import load_prior
 from .distributed import resolve_device
 from .evaluate import save_png
 from .inference import open_input
+from .precision import for_inference
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +65,12 @@ def _frames_raw(path: Path):
 
 
 def show(source: str | Path, prior: str | Path, out_dir: str | Path, every: int = 1, max_frames: int | None = None,
-         device: str | None = None, progress: bool | None = None) -> dict:
+         device: str | None = None, progress: bool | None = None, precision: str | None = "auto") -> dict:
     """Write OUT_DIR/<sequence>/<index>.png (index zero-padded to 6 digits: 000000.png) for every ``every``-th frame
     (at most ``max_frames`` per sequence) of an mmp-h5 file or of a video file / frame folder."""
     dev = resolve_device(device)
     net, _ = load_prior(prior)
-    net = net.to(dev).eval()
+    net, precision = for_inference(net, precision, dev)
     source, out_dir = Path(source), Path(out_dir)
     frames = _frames_h5(source) if source.is_file() and h5py.is_hdf5(source) else _frames_raw(source)
     written, means, per_seq = [], [], {}
@@ -88,4 +89,4 @@ def show(source: str | Path, prior: str | Path, out_dir: str | Path, every: int 
             bar.update(1)
     bar.close()
     return {"out": str(out_dir), "images": len(written), "first": str(written[0]) if written else None,
-            "mean_predicted_mmp": float(np.mean(means)) if means else None}
+            "mean_predicted_mmp": float(np.mean(means)) if means else None, "precision": precision}
