@@ -107,7 +107,8 @@ class DeblurTask(Task):
     def __init__(self, cfg: DeblurTrainConfig, info: D.DistInfo, resume: bool, out: Path, explicit_prior: bool):
         self.cfg, self.info = cfg, info
         if cfg.preset is None:
-            raise InputError("no architecture: pass --preset such as A7B8C16F8 (or a --recipe that sets one)")
+            raise InputError("no architecture: pass --preset such as A7B8C16F8 (or a --recipe that sets one, or "
+                             "--init-from a deblurring checkpoint)")
         if cfg.prior_source not in PRIOR_SOURCES:
             raise InputError(f"unknown --prior-source {cfg.prior_source!r}; use net or gt")
         arch = build_config(cfg.preset, cfg.frames, cfg.mmam, cfg.l_state, cfg.use_prior)
@@ -139,7 +140,7 @@ class DeblurTask(Task):
         model = MMPRNN(arch, self.prior_net if arch.prior else None)
         self.init_sha256 = None
         if cfg.init_from and not resume:
-            path = resolve_checkpoint(cfg.init_from, "--init-from checkpoint")
+            path = resolve_checkpoint(cfg.init_from, "--init-from checkpoint", kind="deblur")
             ck = load_checkpoint(path, kind="deblur")
             try:
                 model.load_deblur_state_dict(ck["model"])
@@ -239,6 +240,9 @@ def run_deblur(cfg: DeblurTrainConfig, out: str | Path, *, resume: bool = False,
     if cfg.data is None:
         raise InputError("no training data: pass --data X.h5 (mmp-h5, synthesized or imported)")
     out = Path(out)
+    if cfg.preset is None and cfg.init_from and not resume:  # fine-tuning: the architecture of the start weights
+        ck = load_checkpoint(resolve_checkpoint(cfg.init_from, "--init-from checkpoint", kind="deblur"), kind="deblur")
+        cfg = dataclasses.replace(cfg, preset=ck["config"].get("preset"))
     info = D.setup(cfg.device)
     torch.manual_seed(cfg.seed)
     task = DeblurTask(cfg, info, resume, out, explicit_prior)

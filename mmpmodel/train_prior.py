@@ -107,7 +107,7 @@ class PriorTask(Task):
         model = MMPNet(width=cfg.width)
         self.init_sha256 = None
         if cfg.init_from and not resume:
-            path = resolve_checkpoint(cfg.init_from, "--init-from checkpoint")
+            path = resolve_checkpoint(cfg.init_from, "--init-from checkpoint", kind="prior")
             net, _ = load_prior(path)
             model.load_state_dict(net.state_dict())
             self.init_sha256 = state_sha256(net.state_dict())

@@ -139,6 +139,9 @@ def test_init_from_and_prior_checks_on_resume(setup, tmp_path):
         assert torch.allclose(v, src[k], atol=1e-9), k
     cfg = json.loads((tmp_path / "b" / "config.json").read_text())
     assert cfg["prior_sha256"] == state_sha256(load_checkpoint(prior)["model"])
+    # without --preset the architecture is the start checkpoint's
+    assert _run(setup, tmp_path / "c", preset=None, prior=None, init_from=tmp_path / "a" / "last.pt",
+                steps=1)["preset"] == PRESET
     # --resume with another prior is refused, naming it
     torch.manual_seed(7)
     other = save_checkpoint(tmp_path / "other.pt", kind="prior", config={"width": 16}, model=MMPNet().state_dict())
