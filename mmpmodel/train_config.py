@@ -71,10 +71,10 @@ class TrainConfig:
                             runtime=True)
     workers: int | None = _f(None, "DataLoader worker processes (default 0 on CPU, 4 on GPU).", min=0,
                              resume=False, runtime=True)
-    precision: str = _f("auto", "Forward-pass precision: auto (fp16 AMP on CUDA, fp32 on a CPU), fp32, bf16 "
-                                "(autocast; about 2x faster on CPUs with native bf16) or fp16 (CUDA, with loss "
-                                "scaling). Weights and the loss stay float32.",
-                        choices=("auto", "fp32", "bf16", "fp16"), resume=False)
+    precision: str = _f("auto", "Forward-pass precision: auto (fp16 AMP on CUDA, fp32 on a CPU), fast (auto, but "
+                                "bf16 on CPUs with native bf16: about 2x faster), fp32, bf16 (autocast) or fp16 "
+                                "(CUDA, with loss scaling). Weights and the loss stay float32.",
+                        choices=("auto", "fast", "fp32", "bf16", "fp16"), resume=False)
 
     kind = "base"
 
@@ -150,15 +150,15 @@ class Recipe:
 #: The `cpu` recipes: the best each stage reaches in <= 15 minutes on 2 CPU cores. EDIT THE VALUES HERE (one place);
 #: the measurements behind them are in docs/training.md ("Recipes").
 CPU_RECIPES = {
-    "prior": {"steps": 300, "batch_size": 8, "patch": 96, "lr": 3e-4, "schedule": "step", "warmup_steps": 0,
-              "grad_weight": 0.5, "augment": "reference", "val_frames": 16},
-    "deblur": {"preset": "A2B2C16F5", "steps": 600, "batch_size": 4, "patch": 96, "lr": 1e-3, "schedule": "cosine",
-               "warmup_steps": 0, "grad_clip": 20.0, "char_weight": 1.0, "grad_weight": 0.5, "mm_weight": 1.0,
-               "skip_lr_scale": 1.0, "val_clips": 4},
+    "prior": {"steps": 1000, "batch_size": 8, "patch": 96, "lr": 3e-4, "schedule": "step", "warmup_steps": 0,
+              "grad_weight": 0.5, "augment": "reference", "val_frames": 16, "val_every": 100},
+    "deblur": {"preset": "A2B2C16F10", "steps": 900, "batch_size": 4, "patch": 64, "lr": 1e-3, "schedule": "cosine",
+               "warmup_steps": 50, "grad_clip": 20.0, "char_weight": 1.0, "grad_weight": 0.5, "mm_weight": 0.0,
+               "skip_lr_scale": 0.1, "val_clips": 4, "val_every": 100, "precision": "fast"},
 }
 
 #: Source line of every `cpu` value; say "measured, docs/training.md (Recipes)" once the values are measured.
-_CPU_SOURCE = "placeholder: the values measured before this issue (issue 16); to be replaced by measurement"
+_CPU_SOURCE = "measured on 2 CPU cores, docs/training.md (Recipes: cpu)"
 _PAPER = "paper §4.1 (MMP-Net implementation details)"
 _FACTS = "shared/docs/REFERENCE_FACTS.md (the authors' notebook LearningMMP/MMPtraining.ipynb)"
 _PRIOR_PAPER = {

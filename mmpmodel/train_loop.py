@@ -155,14 +155,14 @@ def autocast_context(cfg: TrainConfig, device: torch.device):
 
 def training_precision(cfg: TrainConfig, device: torch.device) -> str:
     """The concrete precision of a run. ``auto`` (the default) is fp16 AMP on CUDA and fp32 on a CPU: bf16 on the
-    CPU is twice as fast but is opt-in (``--precision bf16``) until its loss curve is shown to match fp32's
-    (docs/training.md). A task whose ``autocast`` is False (MMP-Net: BatchNorm) always trains in fp32."""
+    CPU is twice as fast but is opt-in (``--precision bf16``, or ``fast``: bf16 only where the CPU has native bf16)
+    until its loss curve is shown to match fp32's (docs/training.md). A task whose ``autocast`` is False (MMP-Net: BatchNorm) always trains in fp32."""
     from .precision import resolve_precision
 
     setting = getattr(cfg, "precision", "auto")
     if setting == "auto":
         return "fp16" if device.type == "cuda" else "fp32"
-    return resolve_precision(setting, device)
+    return resolve_precision("auto" if setting == "fast" else setting, device)
 
 
 def uses_grad_scaler(cfg: TrainConfig, device: torch.device) -> bool:

@@ -1,0 +1,133 @@
+"""Train the bundled weights (`sample-prior`, `sample-deblur`) from scratch: the one reproducible command.
+
+    python bench/train_bundled.py --photos PHOTO_DIR --work bundled/ [--prior-steps 3000] [--deblur-steps 6000]
+
+PHOTO_DIR holds extra training photographs (we used 24 of Debian's desktop backgrounds, see docs/training.md);
+scikit-image's default sample photographs are always added, and its `coffee` and `rocket` never are (they make
+the held-out footage). Steps, in order, each resumable (rerun the same command after an interruption):
+
+1. `mmp sample-footage` (GOPRO-like blur for 192x128) from those photographs, 30 sequences x 120 frames;
+2. `mmp synthesize --frames 7-13`: stride 1 for MMP-Net, non-overlapping windows (true video) for MMP-RNN;
+3. `mmp train-prior --recipe cpu` with more steps, then `mmp train-deblur --recipe cpu` with more steps on top
+   of that prior (bf16 autocast on CPUs with native bf16);
+4. scores both on held-out footage (photographs and camera paths never used in training) and on `--eval DATA`
+   files if given (e.g. footage made by bench/other_footage.py);
+5. writes the weights without optimizer state to mmpmodel/weights/ with their registry entry (index.json:
+   architecture, recipe, data, this command, metrics, sha256).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mmpdata.footage import DEFAULT_IMAGES, UNSEEN_IMAGES, render_sample_footage  # noqa: E402
+from mmpdata.pipeline import synthesize  # noqa: E402
+from mmpmodel.checkpoint import save_checkpoint  # noqa: E402
+from mmpmodel.evaluate import evaluate  # noqa: E402
+from mmpmodel.train_deblur import train_deblur  # noqa: E402
+from mmpmodel.train_prior import train_prior  # noqa: E402
+from mmpmodel.weights import INDEX, WEIGHTS_DIR, sha256_file  # noqa: E402
+
+log = logging.getLogger("train_bundled")
+SIZE = (192, 128)
+KEEP = ("format", "version", "kind", "config", "model", "prior", "step", "metrics")
+
+
+def export(src: Path, dst: Path) -> Path:
+    """Our checkpoint without optimizer/scheduler/RNG state: what inference and fine-tuning need."""
+    ck = torch.load(src, map_location="cpu", weights_only=True)
+    slim = {k: ck[k] for k in KEEP if k in ck}
+    save_checkpoint(dst, kind=slim["kind"], config=slim["config"], model=slim["model"], step=slim.get("step", 0),
+                    metrics=slim.get("metrics"), prior=slim.get("prior"))
+    return dst
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--photos", type=Path, required=True, help="folder of extra training photographs (*.png/*.jpg)")
+    p.add_argument("--work", type=Path, required=True, help="folder for footage, data and runs")
+    p.add_argument("--sequences", type=int, default=30)
+    p.add_argument("--frames", type=int, default=120)
+    p.add_argument("--prior-steps", type=int, default=3000)
+    p.add_argument("--deblur-steps", type=int, default=6000)
+    p.add_argument("--preset", default=None, help="MMP-RNN preset (default: the cpu recipe's)")
+    p.add_argument("--precision", default="auto", help="training precision of MMP-RNN (auto: bf16 where native)")
+    p.add_argument("--eval", nargs="*", default=[], type=Path, help="extra held-out mmp-h5 files to score")
+    p.add_argument("--no-export", action="store_true", help="train and score, but leave mmpmodel/weights alone")
+    a = p.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from mmpmodel.precision import resolve_precision
+
+    precision = resolve_precision(a.precision, torch.device("cpu")) if a.precision == "auto" else a.precision
+    work = a.work
+    photos = sorted(str(f) for f in a.photos.iterdir() if f.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    images = photos + [n for n in DEFAULT_IMAGES if n not in UNSEEN_IMAGES]
+    t0 = time.time()
+
+    # 1-2. footage and data
+    render_sample_footage(work / "footage", sequences=a.sequences, frames=a.frames, size=SIZE, seed=21,
+                          split=False, images=images)
+    render_sample_footage(work / "heldout_footage", sequences=4, frames=100, size=SIZE, seed=99, split=False,
+                          images=UNSEEN_IMAGES)
+    prior_h5, video_h5, heldout_h5 = work / "prior.h5", work / "video.h5", work / "heldout.h5"
+    synthesize(work / "footage", prior_h5, flow="dis", frames="7-13", stride=1, seed=1)
+    synthesize(work / "footage", video_h5, flow="dis", frames="7-13", stride=None, seed=1)
+    synthesize(work / "heldout_footage", heldout_h5, flow="dis", frames="7-13", stride=None, seed=3)
+
+    # 3. training (resumable: rerun the command)
+    prior_run, deblur_run = work / "runs" / "prior", work / "runs" / "deblur"
+    train_prior(prior_h5, prior_run, recipe="cpu", steps=a.prior_steps, resume=(prior_run / "last.pt").exists())
+    extra = {"preset": a.preset} if a.preset else {}
+    train_deblur(video_h5, deblur_run, recipe="cpu", prior=str(prior_run / "best.pt"), steps=a.deblur_steps,
+                 precision=precision, resume=(deblur_run / "last.pt").exists(), **extra)
+
+    # 4. scores on held-out footage
+    scores = {"prior": {}, "deblur": {}}
+    for data in [heldout_h5, *a.eval]:
+        pr = evaluate(prior_run / "best.pt", data)
+        db = evaluate(deblur_run / "best.pt", data, protocol="all")
+        scores["prior"][data.name] = {"l1": round(pr["l1"], 5), "l1_mean_baseline": round(pr["l1_mean_baseline"], 5),
+                                      "ratio_to_mean": round(pr["l1"] / pr["l1_mean_baseline"], 3)}
+        scores["deblur"][data.name] = {"psnr": round(db["psnr"], 3), "psnr_input": round(db["psnr_input"], 3),
+                                       "gain_db": round(db["psnr"] - db["psnr_input"], 3), "ssim": round(db["ssim"], 4)}
+    log.info("held-out scores: %s", json.dumps(scores))
+    if a.no_export:
+        return
+
+    # 5. the bundled files and their registry entries
+    command = "python bench/train_bundled.py " + " ".join(shlex.quote(x) for x in sys.argv[1:])
+    data_desc = (f"mmp sample-footage (192x128, GOPRO-like blur, seed 21) of {len(images)} photographs "
+                 f"({len(photos)} Debian desktop backgrounds + scikit-image's {', '.join(images[len(photos):])}), "
+                 f"{a.sequences} sequences x {a.frames} frames; synthesize --flow dis --frames 7-13")
+    prior_cfg = json.loads((prior_run / "config.json").read_text())
+    deblur_cfg = json.loads((deblur_run / "config.json").read_text())
+    entries = []
+    for name, kind, run, arch, cfg in (("sample-prior", "prior", prior_run, "mmpnet", prior_cfg),
+                                       ("sample-deblur", "deblur", deblur_run, deblur_cfg.get("preset"), deblur_cfg)):
+        dst = export(run / "best.pt", WEIGHTS_DIR / f"{name}.pt")
+        entries.append({
+            "name": name, "kind": kind, "file": dst.name, "sha256": sha256_file(dst), "architecture": arch,
+            "recipe": f"cpu ({cfg.get('steps')} steps; precision {cfg.get('precision', 'fp32')})",
+            "data": data_desc, "command": command, "metrics": {"heldout": scores[kind]},
+            "description": ("MMP-Net trained on synthetic sample footage" if kind == "prior" else
+                            "MMP-RNN with sample-prior inside, trained on synthetic sample footage"),
+        })
+    INDEX.parent.mkdir(parents=True, exist_ok=True)
+    tmp = INDEX.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"weights": entries}, indent=2) + "\n")
+    tmp.replace(INDEX)
+    log.info("wrote %s and %s in %.0f min", ", ".join(e["file"] for e in entries), INDEX, (time.time() - t0) / 60)
+
+
+if __name__ == "__main__":
+    main()
