@@ -1,4 +1,5 @@
-"""Commands: train-prior, train-deblur, recipes, eval, deblur, show, import (thin wrappers over mmpmodel / mmpdata)."""
+"""Commands: train-prior, train-deblur, recipes, eval (thin wrappers over mmpmodel / mmpdata); deblur, show and import live in
+cli/infer.py."""
 from __future__ import annotations
 
 import json
@@ -9,7 +10,7 @@ import click
 from click.core import ParameterSource
 
 from cli.main import main
-from cli.params import FINITE_FLOAT, FRACTION, NON_NEGATIVE_FLOAT, POSITIVE_FLOAT
+from cli.params import FINITE_FLOAT, FRACTION, NON_NEGATIVE_FLOAT, OUTPUT_FILE, POSITIVE_FLOAT
 from mmpmodel.train_config import DeblurTrainConfig, PriorTrainConfig, config_fields
 
 _PATH = click.Path(path_type=Path)
@@ -170,58 +171,17 @@ def recipes_cmd(task, as_json):
 @click.option("--data", required=True, type=_EXISTING, help="mmp-h5 file to score on.")
 @click.option("--protocol", type=click.Choice(["paper", "all"]), default="paper", show_default=True,
               help="paper: skip the first/last 2 frames of each sequence; all: every frame.")
-@click.option("--json", "json_path", type=_PATH, default=None, help="Also write the result to this JSON file.")
-@click.option("--save", type=_PATH, default=None, help="Write every scored output as DIR/<sequence>/<index>.png.")
-@click.option("--device", default=None)
-def eval_cmd(checkpoint, data, protocol, json_path, save, device):
+@click.option("--json", "json_path", type=OUTPUT_FILE, default=None, help="Also write the result to this JSON file.")
+@click.option("--save", type=_PATH, default=None, help="Write every scored output as DIR/<sequence>/<index>.png (000000.png, 6 digits).")
+@click.option("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available, else cpu).")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="fp32", show_default=True,
+              help="Number format of the network (fp32: the published numbers); recorded in the JSON.")
+def eval_cmd(checkpoint, data, protocol, json_path, save, device, precision):
     """PSNR/SSIM (deblurring) or L1 (prior) with params, GMACs and seconds per frame."""
     from mmpmodel.evaluate import evaluate
     from mmpmodel.runs import write_json
 
-    result = evaluate(checkpoint, data, protocol=protocol, save=save, device=device)
+    result = evaluate(checkpoint, data, protocol=protocol, save=save, device=device, precision=precision)
     if json_path is not None:
         write_json(json_path, result)
     _echo_json(result)
-
-
-@main.command("deblur")
-@click.option("--model", "checkpoint", required=True, type=_EXISTING, help="Deblurring checkpoint.")
-@click.argument("input", type=_EXISTING)
-@click.argument("output", type=_PATH)
-@click.option("--device", default=None)
-@click.option("--fps", type=float, default=None, help="Frame rate of an mp4 output (default: the input's, or 30).")
-def deblur_cmd(checkpoint, input, output, device, fps):
-    """Deblur a video file or frame folder into an mp4 (OUTPUT ends in .mp4) or a folder of PNGs."""
-    from mmpmodel.inference import deblur_video
-
-    result = deblur_video(checkpoint, input, output, device=device, fps=fps)
-    click.echo(f"{result['frames']} frames -> {result['output']} ({result['seconds_per_frame']:.3f} s/frame)")
-
-
-@main.command("show")
-@click.argument("source", type=_EXISTING)
-@click.option("--prior", required=True, type=_EXISTING, help="MMP-Net (or deblurring) checkpoint.")
-@click.argument("out_dir", type=_PATH)
-@click.option("--every", type=click.IntRange(1), default=1, show_default=True, help="Show every N-th frame.")
-@click.option("--max-frames", type=click.IntRange(1), default=None, help="At most this many frames per sequence.")
-@click.option("--device", default=None)
-def show_cmd(source, prior, out_dir, every, max_frames, device):
-    """MMP heat maps over the frames of an mmp-h5 file or a video/frame folder, as PNGs."""
-    from mmpmodel.visualize import show
-
-    result = show(source, prior, out_dir, every=every, max_frames=max_frames, device=device)
-    click.echo(f"{result['images']} images -> {result['out']}")
-
-
-@main.command("import")
-@click.option("--layout", required=True, type=click.Choice(["gopro", "bsd"]), help="Benchmark folder layout.")
-@click.argument("src", type=_EXISTING)
-@click.option("--out", required=True, type=_PATH, help="mmp-h5 file to write (+ OUT.shards/).")
-@click.option("--blur", type=click.Choice(["blur_gamma", "blur"]), default="blur_gamma", show_default=True,
-              help="GOPRO_Large: which blurry frames to import.")
-def import_cmd(layout, src, out, blur):
-    """Convert GOPRO_Large or BSD folders into mmp-h5 (blur + sharp, no MMP)."""
-    from mmpdata.importers import import_benchmark
-
-    names = import_benchmark(layout, src, out, blur=blur)
-    click.echo(f"{len(names)} sequences -> {out}")

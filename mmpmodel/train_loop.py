@@ -235,7 +235,7 @@ def fit(task: Task, cfg: TrainConfig, run_config: dict, out: Path, info: D.DistI
     scales = [g.get("lr_scale", 1.0) for g in groups]
     params = [p for g in groups for p in g["params"]]
     plan = LRPlan.fresh(total, cfg.warmup_steps)
-    scaler = torch.amp.GradScaler("cuda", enabled=uses_grad_scaler(cfg, info.device))
+    scaler = torch.amp.GradScaler("cuda", enabled=task.autocast and uses_grad_scaler(cfg, info.device))
     step, best, saved_step = 0, _worst(lower), None
 
     # ---- resume: weights, optimiser, plan, RNG and step from RUN/last.pt
