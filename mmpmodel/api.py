@@ -33,7 +33,9 @@ from .inference import open_input
 from .metrics import tensor_to_uint8
 from .mmprnn import deblur_frames
 from .plots import plot_runs
+from .precision import for_inference, resolve_precision
 from .score import score as score_outputs
+from .tiling import check_tiling
 from .visualize import show as _show
 
 __all__ = ["load", "Deblurrer", "MMPEstimator", "resolve_checkpoint", "synthesize", "evaluate_checkpoint",
@@ -126,22 +128,33 @@ def _frames(source) -> Iterable:
 
 class Deblurrer:
     """An MMP-RNN loaded once (ours, or published weights converted by ``mmp import-weights``), in eval mode on
-    ``device``; deblurs any number of videos, one :meth:`stream` at a time."""
+    ``device``; deblurs any number of videos, one :meth:`stream` at a time.
 
-    def __init__(self, model, device: str | torch.device | None = None, checkpoint: Path | None = None):
+    ``precision`` (auto, fp32, bf16, fp16) and ``tile``/``overlap`` run the network as ``mmp deblur --precision
+    --tile --tile-overlap`` do (see :mod:`mmpmodel.precision`, :mod:`mmpmodel.tiling`); ``model`` keeps float32
+    weights either way."""
+
+    def __init__(self, model, device: str | torch.device | None = None, checkpoint: Path | None = None,
+                 precision: str | None = "auto", tile: int | None = None, overlap: int | None = None):
         self.device = resolve_device(device) if not isinstance(device, torch.device) else device
         self.model = model.to(self.device).eval()
         self.checkpoint = checkpoint
+        self.precision = resolve_precision(precision, self.device)
+        check_tiling(tile, overlap)
+        self.tile, self.overlap = tile, overlap
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: str | Path, device: str | None = None) -> "Deblurrer":
+    def from_checkpoint(cls, checkpoint: str | Path, device: str | None = None, precision: str | None = "auto",
+                        tile: int | None = None, overlap: int | None = None) -> "Deblurrer":
         """Load a deblurring checkpoint (path or registry name)."""
         path = resolve_checkpoint(checkpoint, "deblur")
         model, _ = load_deblur(path)
-        return cls(model, device, path)
+        return cls(model, device, path, precision, tile, overlap)
 
     def __repr__(self) -> str:
-        return f"Deblurrer({self.model.config.name}, device={self.device}, checkpoint={self.checkpoint})"
+        tiles = f", tile={self.tile}" if self.tile else ""
+        return (f"Deblurrer({self.model.config.name}, device={self.device}, precision={self.precision}{tiles}, "
+                f"checkpoint={self.checkpoint})")
 
     def stream(self, frames) -> Iterator:
         """Deblur lazily: yields one output per input frame, in order, as soon as the network's window allows
@@ -154,7 +167,8 @@ class Deblurrer:
                 hows.append(how)
                 yield x
 
-        for out in deblur_frames(self.model, tensors(), self.device):
+        for out in deblur_frames(self.model, tensors(), self.device, precision=self.precision, tile=self.tile,
+                                 overlap=self.overlap):
             yield _give_back(out, hows.popleft())
 
     def deblur(self, frames):
@@ -173,39 +187,43 @@ class Deblurrer:
         if self.model.prior is None:
             raise InputError(f"{self.checkpoint or 'this model'}: trained without a prior (-noprior), so it has no "
                              "MMP map; load a prior checkpoint with mmpmodel.load")
-        return _prior_map(self.model.prior, frame, self.device)
+        return _prior_map(self.model.prior, frame, self.device)  # float32: one pass, no speed to gain
 
     def deblur_file(self, input: str | Path, output: str | Path, **options) -> dict:
         """``mmp deblur`` with this model: a video file or frame folder in, an mp4 or PNG folder out."""
+        options = {"precision": self.precision, "tile": self.tile, "overlap": self.overlap, **options}
         return _deblur_video(self.model, input, output, device=str(self.device), **options)
 
 
 def _prior_map(net, frame, device: torch.device):
     x, how = _frame_tensor(frame, 0)
     with torch.inference_mode():
-        m = net(x.to(device)[None])[0, 0].clamp(0, 1)
+        m = net(x.to(device)[None])[0, 0].float().clamp(0, 1)
     if how[0].startswith("tensor"):
         return m.to(how[1])
     return m.float().cpu().numpy()
 
 
 class MMPEstimator:
-    """MMP-Net loaded once: motion-magnitude maps of single frames (1 = a mean motion of K pixels)."""
+    """MMP-Net loaded once: motion-magnitude maps of single frames (1 = a mean motion of K pixels), at
+    ``precision`` as ``mmp show --precision`` runs it."""
 
-    def __init__(self, net, device: str | torch.device | None = None, checkpoint: Path | None = None):
+    def __init__(self, net, device: str | torch.device | None = None, checkpoint: Path | None = None,
+                 precision: str | None = "auto"):
         self.device = resolve_device(device) if not isinstance(device, torch.device) else device
-        self.net = net.to(self.device).eval()
+        self.net, self.precision = for_inference(net, precision, self.device)
         self.checkpoint = checkpoint
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: str | Path, device: str | None = None) -> "MMPEstimator":
+    def from_checkpoint(cls, checkpoint: str | Path, device: str | None = None,
+                        precision: str | None = "auto") -> "MMPEstimator":
         """Load a prior checkpoint, or the prior inside a deblurring checkpoint (path or registry name)."""
         path = resolve_checkpoint(checkpoint)
         net, _ = load_prior(path)
-        return cls(net, device, path)
+        return cls(net, device, path, precision)
 
     def __repr__(self) -> str:
-        return f"MMPEstimator(device={self.device}, checkpoint={self.checkpoint})"
+        return f"MMPEstimator(device={self.device}, precision={self.precision}, checkpoint={self.checkpoint})"
 
     def mmp(self, frame):
         """(H, W) map in [0, 1] of one frame (float32 array for an array frame, tensor for a tensor frame)."""
@@ -216,9 +234,14 @@ class MMPEstimator:
         return [self.mmp(f) for f in _frames(frames)]
 
 
-def load(checkpoint: str | Path, device: str | None = None) -> Deblurrer | MMPEstimator:
-    """A checkpoint (path or registry name) -> a :class:`Deblurrer` for deblurring checkpoints, an
-    :class:`MMPEstimator` for prior checkpoints."""
+def load(checkpoint: str | Path, device: str | None = None, precision: str | None = "auto",
+         **tiling) -> Deblurrer | MMPEstimator:
+    """A checkpoint (path or registry name) -> a :class:`Deblurrer` for deblurring checkpoints (``tile=``,
+    ``overlap=`` as :class:`Deblurrer`), an :class:`MMPEstimator` for prior checkpoints."""
     path = resolve_checkpoint(checkpoint)
     kind, net, _ = load_any(path)
-    return (MMPEstimator if kind == "prior" else Deblurrer)(net, device, path)
+    if kind == "prior":
+        if tiling:
+            raise InputError(f"{checkpoint}: a prior checkpoint; tile/overlap apply to deblurring checkpoints")
+        return MMPEstimator(net, device, path, precision)
+    return Deblurrer(net, device, path, precision, **tiling)

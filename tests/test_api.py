@@ -29,7 +29,7 @@ def setup(tmp_path_factory):
 def test_numpy_frames_in_three_lines(setup):
     _, _, ck, _, frames, truth = setup
     # --- user code (two lines)
-    deblurrer = mmpmodel.load(ck, device="cpu")
+    deblurrer = mmpmodel.load(ck, device="cpu", precision="fp32")
     outputs = deblurrer.deblur(frames)
     # ---
     assert len(outputs) == len(frames) == 7
@@ -41,7 +41,7 @@ def test_numpy_frames_in_three_lines(setup):
 
 def test_every_input_type_gives_the_same_frames(setup, tmp_path, monkeypatch):
     _, _, ck, _, frames, _ = setup
-    d = mmpmodel.Deblurrer.from_checkpoint(ck, device="cpu")
+    d = mmpmodel.Deblurrer.from_checkpoint(ck, device="cpu", precision="fp32")
     ref = d.deblur(frames)
     stack = d.deblur(np.stack(frames))  # (T, H, W, 3) array -> array
     assert stack.shape == (7, 20, 28, 3) and np.array_equal(stack, np.stack(ref))
@@ -67,7 +67,7 @@ def test_every_input_type_gives_the_same_frames(setup, tmp_path, monkeypatch):
         raise AssertionError("deblur_file loaded the checkpoint again")
     monkeypatch.setattr(inference, "load_deblur", no_reload)
     written = d.deblur_file(folder, tmp_path / "out", progress=False)  # what `mmp deblur` writes, same model
-    assert written["frames"] == 7
+    assert written["frames"] == 7 and written["precision"] == "fp32"  # the Deblurrer's precision carried over
     pngs = sorted((tmp_path / "out").glob("*.png"))
     assert len(pngs) == 7 and np.array_equal(cv2.imread(str(pngs[4]))[:, :, ::-1], ref[4])
 
@@ -91,13 +91,24 @@ def test_mmp_maps_equal_mmpnet(setup):
     _, prior_ck, ck, model, frames, _ = setup
     with torch.no_grad():
         want = model.prior(torch.from_numpy(frames[1]).permute(2, 0, 1)[None].float() / 255)[0, 0].clamp(0, 1)
-    est = mmpmodel.load(prior_ck, device="cpu")
+    est = mmpmodel.load(prior_ck, device="cpu", precision="fp32")
     assert isinstance(est, mmpmodel.MMPEstimator)
     m = est.mmp(frames[1])
     assert m.shape == (20, 28) and m.dtype == np.float32
     assert np.allclose(m, want.numpy(), atol=1e-6)
     assert np.allclose(mmpmodel.load(ck, device="cpu").mmp(frames[1]), m, atol=1e-6)  # the deblurrer's own prior
     assert len(est.maps(frames)) == 7
+
+
+def test_precision_and_tiling_pass_through(setup):
+    _, _, ck, _, frames, truth = setup
+    d = mmpmodel.load(ck, device="cpu", precision="bf16")
+    assert d.precision == "bf16" and "bf16" in repr(d)
+    out = d.deblur(frames)
+    diff = [np.abs(o.astype(int) - t.astype(int)) for o, t in zip(out, truth)]
+    assert len(out) == 7 and max(x.mean() for x in diff) < 1.0  # bf16 weights, fp32 skip: close to fp32
+    with pytest.raises(InputError, match="tile-overlap needs --tile"):
+        mmpmodel.load(ck, device="cpu", overlap=8)
 
 
 def test_bad_frames_are_named(setup):
