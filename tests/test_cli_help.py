@@ -1,4 +1,5 @@
-"""CLI consistency: `mmp --help` lists every command under its stage, every option says what it does, and `--model` is a checkpoint everywhere except train-deblur (where it is the deprecated preset alias)."""
+"""CLI consistency: `mmp --help` lists every command under its stage, every option says what it does, and `--model`
+is a checkpoint everywhere except train-deblur (where it is the deprecated preset alias)."""
 import click
 from click.testing import CliRunner
 
