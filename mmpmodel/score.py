@@ -104,7 +104,8 @@ def _target_folder(root: Path, name: str, single: bool) -> Path:
                      f"{name}/Sharp/RGB/ and split folders); name the output folder as the target's sequence")
 
 
-def _pair(outputs: list[Path], targets: list, target_names: list[str], where: str) -> tuple[list[tuple[Path, int]], str]:
+def _pair(outputs: list[Path], targets: list, target_names: list[str], where: str
+          ) -> tuple[list[tuple[Path, int]], str]:
     """[(output file, position in targets)] and how they were paired: "name", "number" or "order"."""
     by_name = {n: i for i, n in enumerate(target_names)}
     if all(p.stem in by_name for p in outputs):

@@ -10,7 +10,8 @@ PAGES = [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md"))
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(\s*([^)\s]+)(?:\s+\"[^\"]*\")?\s*\)")
 IMAGE = re.compile(r"!\[[^\]]*\]\(\s*([^)\s]+)\s*\)")
 #: Repository paths mentioned in prose or code spans: top folders of this repository (and shared/, which is not).
-MENTION = re.compile(r"(?<![\w./-])((?:docs|bench|tests|mmpdata|mmpmodel|cli|shared)/[\w./-]*\w\.(?:md|py|cfg|toml|json))")
+MENTION = re.compile(r"(?<![\w./-])((?:docs|bench|tests|mmpdata|mmpmodel|cli|shared)/[\w./-]*\w"
+                     r"\.(?:md|py|cfg|toml|json))")
 
 
 def _slug(heading: str) -> str:
