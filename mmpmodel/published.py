@@ -197,9 +197,8 @@ def convert(tensors: dict[str, torch.Tensor], config: MMPRNNConfig, variant: str
             continue
         ours = their_key_to_ours(key)
         if ours is None or ours not in reference:
-            why = "fusion attention of the GOPRO copy? import with --variant gopro" \
-                if key.startswith("fusion.ca.") else "not part of their MMP-RNN"
-            raise FormatError(f"{source}: unknown tensor {key!r} ({why}); {config.name} has no place for it")
+            raise FormatError(f"{source}: unknown tensor {key!r} (not part of their MMP-RNN); "
+                              f"{config.name} has no place for it")
         shape, dtype = reference[ours]
         if tuple(value.shape) != tuple(shape):
             raise FormatError(f"{source}: tensor {key!r} has shape {tuple(value.shape)}, but {ours} of "
