@@ -157,6 +157,30 @@ def make_fixtures(work: Path) -> dict:
     shard = sorted((work / "data_trunc" / "X.shards").glob("*.h5"))[-1]
     shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
     fx["trunc_shard"] = shard
+    # more damage of item 4, one copy each: bits flipped inside a compressed chunk, the index's K changed in one
+    # shard, the `complete` mark cleared, one dataset shortened
+    for kind in ("rot", "settings", "incomplete", "lengths"):
+        dst = work / f"data_{kind}"
+        shutil.copytree(data.parent, dst)
+        fx[f"data_{kind}"] = dst / "X.h5"
+        fx[f"{kind}_shard"] = shard = sorted((dst / "X.shards").glob("*.h5"))[-1]
+        if kind == "rot":
+            with h5py.File(shard, "r") as f:
+                info = f["blur"].id.get_chunk_info(2)
+            raw_bytes = bytearray(shard.read_bytes())
+            for k in range(info.byte_offset + info.size // 3, info.byte_offset + info.size // 3 + 16):
+                raw_bytes[k] ^= 0xFF
+            shard.write_bytes(bytes(raw_bytes))
+            continue
+        with h5py.File(shard, "a") as f:
+            if kind == "settings":
+                f.attrs["K"] = 10.0
+            elif kind == "incomplete":
+                f.attrs["complete"] = False
+            else:
+                sharp = f["sharp"][:-1]
+                del f["sharp"]
+                f["sharp"] = sharp
 
     torch = __import__("torch")
     cks = work / "ck"
@@ -234,7 +258,9 @@ def cases(fx: dict, work: Path) -> list[Case]:
     why_full = mount_tmpfs(full, "192k")
     full2 = work / "full2"
     why_full2 = mount_tmpfs(full2, "20m")
-    fx["tmpfs"] = [p for p, why in ((full, why_full), (full2, why_full2)) if why is None]
+    full3 = work / "full3"
+    why_full3 = mount_tmpfs(full3, "1m")
+    fx["tmpfs"] = [p for p, why in ((full, why_full), (full2, why_full2), (full3, why_full3)) if why is None]
     ro = work / "readonly"
     ro.mkdir()
     can_drop = os.geteuid() == 0 and shutil.which("setpriv") is not None
@@ -257,6 +283,20 @@ def cases(fx: dict, work: Path) -> list[Case]:
              fx["nan_shard"].name, [fx["data_nan"].parent, fx["prior"]], []),
         Case("NaN in stored maps: inspect", "C", ["inspect", fx["data_nan"]], fx["nan_shard"].name,
              [fx["data_nan"].parent], []),
+        Case("bit rot in a chunk: eval", "C", ["eval", "--model", fx["deblur"], "--data", fx["data_rot"]],
+             fx["rot_shard"].name, [fx["data_rot"].parent, fx["deblur"]], []),
+        Case("bit rot in a chunk: inspect", "C", ["inspect", fx["data_rot"]], fx["rot_shard"].name,
+             [fx["data_rot"].parent], []),
+        Case("shard settings differ from the index: train-prior", "C",
+             ["train-prior", "--data", fx["data_settings"], "--out", work / "r_set", "--steps", "2",
+              "--batch-size", "1", "--patch", "32"], fx["settings_shard"].name, [fx["data_settings"].parent],
+             [work / "r_set"]),
+        Case("missing complete mark: eval", "C", ["eval", "--model", fx["prior"], "--data", fx["data_incomplete"]],
+             fx["incomplete_shard"].name, [fx["data_incomplete"].parent, fx["prior"]], []),
+        Case("unequal dataset lengths: train-deblur", "C",
+             ["train-deblur", "--data", fx["data_lengths"], "--prior", fx["prior"], "--preset", "A1B1C4F5", "--out",
+              work / "r_len", "--steps", "2", "--batch-size", "1", "--patch", "32"], fx["lengths_shard"].name,
+             [fx["data_lengths"].parent, fx["prior"]], [work / "r_len"]),
         Case("--k inf (synthesize)", "C", ["synthesize", "--raw", raw, "--out", work / "k" / "X.h5", "--k", "inf"],
              "--k", [raw], [work / "k"]),
         Case("truncated shard: inspect", "C", ["inspect", fx["data_trunc"]], fx["trunc_shard"].name,
@@ -277,6 +317,10 @@ def cases(fx: dict, work: Path) -> list[Case]:
         Case("full disk mid-run (synthesize 320x192 footage into a 20 MiB tmpfs)", "C",
              ["synthesize", "--raw", fx["raw_big"], "--out", full2 / "X.h5", "--flow", "dis", "--frames", "5"],
              "no space left", [fx["raw_big"]], [full2 / "X.h5"], skip=why_full2, no_hidden=full2 / "X.shards"),
+        Case("full disk during train-prior (checkpoint into a 1 MiB tmpfs)", "C/F",
+             ["train-prior", "--data", data, "--out", full3 / "run", "--steps", "2", "--batch-size", "1", "--patch",
+              "32", "--val-every", "2"], "no space left", [data.parent], [full3 / "run"], skip=why_full3,
+             no_hidden=full3 / "run"),
         Case("--json into a folder (eval)", "C", ["eval", "--model", fx["prior"], "--data", data, "--json",
                                                   fx["folder"]],
              str(fx["folder"]), [data.parent, fx["prior"]], [fx["folder"]]),

@@ -69,4 +69,4 @@ def environment_error(exc: BaseException, where=None) -> OutputError | None:
     if not name:
         found = re.search(r"filename = '([^']+)'", str(exc))
         name = found.group(1) if found else where
-    return OutputError(f"{name}: cannot write: {what}; {fix}")
+    return OutputError(f"{name + ': ' if name else ''}cannot write: {what}; {fix}")

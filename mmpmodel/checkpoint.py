@@ -80,8 +80,10 @@ def save_checkpoint(path: str | Path, *, kind: str, config: dict, model: dict, s
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not exc.filename:
+            exc.filename = str(path)  # a full disk names the checkpoint, not "None"
         raise
     return path
 
