@@ -258,6 +258,7 @@ def fit(task: Task, cfg: TrainConfig, run_config: dict, out: Path, info: D.DistI
         log.info("resuming %s at step %d of %d", out, step, total)
     run_config["total_steps"] = total
     net = DDP(task.model) if info.distributed else task.model
+    fresh_folder = not out.exists()  # a fresh run that fails before its first checkpoint leaves nothing behind
     run = RunDir(out, run_config) if info.is_main else None
 
     def check_weights() -> dict:
@@ -356,16 +357,35 @@ def fit(task: Task, cfg: TrainConfig, run_config: dict, out: Path, info: D.DistI
                 log.warning("stopped at once: last.pt not updated (%s)", last_good())
             elif all_finite(task.model_state()):
                 save("last.pt", {f"best_{metric}": best, "interrupted": True})
+                saved_step = step
                 log.warning("interrupted at step %d: %s written; continue with --resume", step, out / "last.pt")
         raise
     finally:
         bar.close()
         if run:
             run.close()
+            if saved_step is None and not resume and not (out / "last.pt").exists():
+                discard_run(out, remove_folder=fresh_folder)
     return {"out": str(out), "steps": step, metric: last_val.get(metric),
             f"best_{metric}": None if math.isinf(best) else best,
             **{k: v for k, v in last_val.items() if k != metric},
             "seconds": round(time.time() - t0, 2)}
+
+
+def discard_run(out: Path, remove_folder: bool) -> None:
+    """Remove what a fresh run wrote before failing without any checkpoint (config.json, metrics.jsonl, tb/, val/),
+    so no half-made run is left under its final name; the folder too when the run created it and it is empty."""
+    import shutil
+
+    for name in ("config.json", "metrics.jsonl"):
+        (out / name).unlink(missing_ok=True)
+    for name in ("tb", "val"):
+        shutil.rmtree(out / name, ignore_errors=True)
+    if remove_folder:
+        try:
+            out.rmdir()
+        except OSError:
+            pass  # something else is in it: leave it
 
 
 def save_strip(path: Path, panels: list) -> Path:

@@ -149,7 +149,7 @@ def test_nan_before_any_checkpoint_says_so(data, tmp_path):
         train_prior(data, tmp_path / "n", steps=6, batch_size=2, patch=32, seed=3, val_every=5, progress=False,
                     hook=poison)
     assert "last.pt" not in str(err.value)
-    assert not (tmp_path / "n" / "last.pt").exists()
+    assert not (tmp_path / "n").exists()  # nothing half-made left: no config.json, metrics.jsonl or folder
 
 
 def test_nan_validation_is_an_error_not_a_missing_best(data, tmp_path, monkeypatch):
@@ -242,4 +242,4 @@ def test_non_finite_weights_are_never_saved(data, tmp_path):
                 model.tail.weight.fill_(float("inf"))
     with pytest.raises(TrainingError, match="non-finite by step 2; not saved \\(no checkpoint yet"):
         _run(data, tmp_path / "w", hook=poison_at_2)
-    assert not (tmp_path / "w" / "last.pt").exists() and not (tmp_path / "w" / "best.pt").exists()
+    assert not (tmp_path / "w").exists()
