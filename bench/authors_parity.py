@@ -3,7 +3,9 @@
 For each copy of their code (BSD copy: A3B4C16, variant bsd; top-level GOPRO copy: A9B10C18, variant gopro):
 
 1. build THEIR model (``model.model.Model`` imported from the checkout at run time) with random weights, and a
-   random MMP-Net file at ``./model_best.pth.tar`` where their RDBCell loads it (BatchNorm statistics random too);
+   random MMP-Net file at ``./model_best.pth.tar`` where their RDBCell loads it (its BatchNorm statistics measured
+   on the frames, then perturbed, so the map depends on the input; perturbed again inside the MMP-RNN, as their
+   training drifted them);
 2. save a checkpoint exactly as their ``train/dp.py`` does (``DataParallel`` state_dict, epoch, model,
    register_dict, Adam optimizer and cosine scheduler states);
 3. ``mmp import-weights SRC --variant V --out DST.pt`` and ``mmp deblur --model DST.pt FRAMES OUT`` (PNG folder,
@@ -98,19 +100,36 @@ def their_code(code_dir: Path, work: Path):
                 del sys.modules[name]
 
 
-def randomize_batchnorm(module: torch.nn.Module, gen: torch.Generator) -> None:
-    """Random BatchNorm statistics and affine terms (the defaults 0/1 would leave them untested)."""
+def calibrate_batchnorm(net: torch.nn.Module, frames: torch.Tensor) -> None:
+    """BatchNorm statistics measured on ``frames`` (in their [-0.5, 0.5] input space), as training leaves them:
+    with PyTorch's defaults (mean 0, var 1) a randomly initialised UNet's map barely depends on its input, which
+    would leave the prior (and the colour order it sees) untested."""
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the calibration pass
+    net.train()
     with torch.no_grad():
-        for m in module.modules():
+        net(frames)
+    for m in norms:
+        m.momentum = 0.1
+    net.eval()
+
+
+def perturb_batchnorm(net: torch.nn.Module, gen: torch.Generator) -> None:
+    """Move every BatchNorm's statistics and affine terms a little (their training drifted the prior's statistics
+    away from the MMP-Net file; the defaults would leave the affine terms untested)."""
+    with torch.no_grad():
+        for m in net.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.2)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
-                m.weight.copy_(1 + torch.randn(m.weight.shape, generator=gen) * 0.2)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.2)
+                m.running_mean.add_(torch.randn(m.running_mean.shape, generator=gen) * 0.1 * m.running_var.sqrt())
+                m.running_var.mul_(torch.rand(m.running_var.shape, generator=gen) * 0.4 + 0.8)
+                m.weight.copy_(1 + torch.randn(m.weight.shape, generator=gen) * 0.1)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
                 m.num_batches_tracked.fill_(int(torch.randint(1, 10000, (1,), generator=gen)))
 
 
-def build_theirs(code_dir: Path, work: Path, n_a: int, n_b: int, n_c: int,
+def build_theirs(code_dir: Path, work: Path, n_a: int, n_b: int, n_c: int, frames: np.ndarray,
                  seed: int) -> tuple[Path, torch.nn.Module]:
     """Build their model, save its checkpoint as train/dp.py does; returns (checkpoint, their network, eval mode)."""
     torch.manual_seed(seed)
@@ -119,7 +138,8 @@ def build_theirs(code_dir: Path, work: Path, n_a: int, n_b: int, n_c: int,
         from model.UNet import UNet  # noqa: their module, imported from the checkout
 
         unet = UNet()
-        randomize_batchnorm(unet, gen)
+        calibrate_batchnorm(unet, torch.from_numpy(frames).float().permute(0, 3, 1, 2) / 255.0 - 0.5)
+        perturb_batchnorm(unet, gen)
         torch.save({"epoch": 400, "state_dict": unet.state_dict()}, work / "model_best.pth.tar")
         from model.model import Model  # their wrapper: Model(para).model is the MMPRNN network
         para = argparse.Namespace(model="MMPRNN", n_features=n_c, n_blocks_a=n_a, n_blocks_b=n_b, future_frames=2,
@@ -128,7 +148,7 @@ def build_theirs(code_dir: Path, work: Path, n_a: int, n_b: int, n_c: int,
         model = Model(para)
         model.model.device = torch.device("cpu")  # their Model hard-codes cuda for the recurrent states
         # Their training leaves the prior's BatchNorm drifted, i.e. not equal to the MMP-Net file: do the same.
-        randomize_batchnorm(model.model.cell.prior, gen)
+        perturb_batchnorm(model.model.cell.prior, gen)
         dp = torch.nn.DataParallel(model)
         optimizer = torch.optim.Adam(dp.parameters(), lr=5e-4)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=500, eta_min=1e-8)
@@ -172,7 +192,7 @@ def compare(name: str, code_dir: Path, n_a: int, n_b: int, n_c: int, variant: st
     frames_dir = work / "frames"
     frames = make_frames(frames_dir, seed)
     t0 = time.time()
-    src, net = build_theirs(code_dir, work, n_a, n_b, n_c, seed=seed)
+    src, net = build_theirs(code_dir, work, n_a, n_b, n_c, frames, seed=seed)
     theirs = their_output(net, frames, bgr=(variant == "bsd"))
     # mmp deblur gives every frame an output by replicating the end frames twice, so its recurrent state has seen
     # frame 0 three times by frame 2; their test starts at frame 0. The same replicated clip through their code
@@ -202,6 +222,13 @@ def compare(name: str, code_dir: Path, n_a: int, n_b: int, n_c: int, variant: st
     with torch.no_grad():
         ours_float = model(x)[0].permute(0, 2, 3, 1).numpy().astype(np.float64) * 255.0
     inside = float(np.mean((theirs > 0) & (theirs < 255)))
+    # Their prior on the first frame as their network gets it, and with the colour channels reversed: a map that
+    # does not move would leave the prior and the colour order untested.
+    x0 = torch.from_numpy(frames[:1]).float().permute(0, 3, 1, 2)
+    x0 = (x0.flip(1) if variant == "bsd" else x0) / 255.0 - 0.5
+    with torch.no_grad():
+        m, m_swapped = net.cell.prior(x0), net.cell.prior(x0.flip(1))
+    prior_std, prior_swap = float(m.std()), float((m - m_swapped).abs().max())
     return {"case": name, "preset": model.config.name, "variant": variant, "code": str(code_dir),
             "tensors_in_their_file": len(torch.load(src, map_location="cpu", weights_only=True)["state_dict"]),
             "frames_compared": "2..5", "max_level_diff": float(level.max()), "mean_level_diff": float(level.mean()),
@@ -211,6 +238,7 @@ def compare(name: str, code_dir: Path, n_a: int, n_b: int, n_c: int, variant: st
             "replicated_ends_mean_level_diff": float(level_replicated.mean()),
             "max_float_diff_levels": float(np.abs(ours_float - theirs).max()),
             "their_output_inside_0_255": inside, "their_output_std_levels": float(theirs.std()),
+            "their_prior_std": prior_std, "their_prior_max_change_colours_reversed": prior_swap,
             "import": imported, "deblur": deblurred,
             "seconds_theirs": round(t_theirs, 2), "seconds_ours_cli": round(t_ours, 2)}
 
@@ -235,18 +263,20 @@ def main() -> None:
     print(f"authors' code vs mmp import-weights + mmp deblur (PNG, fp32, CPU), {FRAMES} frames {WIDTH}x{HEIGHT}, "
           f"frames 2..5; {machine}; {time.strftime('%Y-%m-%d')}")
     print(f"{'case':<7}{'preset':<16}{'tensors':>8}{'max lvl':>9}{'mean lvl':>10}{'differ':>9}"
-          f"{'max float':>11}{'repl max':>10}{'repl mean':>11}{'in 0..255':>11}")
+          f"{'max float':>11}{'repl max':>10}{'repl mean':>11}{'in 0..255':>11}{'prior std':>11}{'prior swap':>12}")
     ok = True
     for r in results:
         print(f"{r['case']:<7}{r['preset']:<16}{r['tensors_in_their_file']:>8}{r['max_level_diff']:>9.0f}"
               f"{r['mean_level_diff']:>10.4f}{r['pixels_differing']:>9.3%}{r['max_float_diff_levels']:>11.2e}"
               f"{r['replicated_ends_max_level_diff']:>10.0f}{r['replicated_ends_mean_level_diff']:>11.6f}"
-              f"{r['their_output_inside_0_255']:>11.1%}")
+              f"{r['their_output_inside_0_255']:>11.1%}{r['their_prior_std']:>11.4f}"
+              f"{r['their_prior_max_change_colours_reversed']:>12.4f}")
         ok &= r["max_level_diff"] <= 1 and r["mean_level_diff"] <= 0.05
     print("max/mean lvl, differ: our PNGs vs their output rounded to 8 bits (their test's input, frames 2..5); "
           "max float: both networks' float outputs on the same clip, in 8-bit levels; repl: our PNGs vs their "
           "code fed the clip with end frames replicated as mmp deblur does; in 0..255: share of their output "
-          "not clipped")
+          "not clipped; prior std / swap: their prior's map on frame 0 (std over pixels, and its largest change "
+          "when the colour channels are reversed)")
     print("must-show (max <= 1 level, mean <= 0.05 levels):", "PASS" if ok else "FAIL")
     if args.json is not None:
         args.json.write_text(json.dumps({"machine": machine, "date": time.strftime("%Y-%m-%d"), "results": results},
