@@ -203,7 +203,8 @@ def compare(name: str, code_dir: Path, n_a: int, n_b: int, n_c: int, variant: st
     dst, out = work / f"{name}.pt", work / "out"
     t0 = time.time()
     imported = mmp(["import-weights", str(src), "--variant", variant, "--out", str(dst)])
-    deblurred = mmp(["deblur", "--model", str(dst), str(frames_dir), str(out), "--device", "cpu"])
+    deblurred = mmp(["deblur", "--model", str(dst), str(frames_dir), str(out), "--device", "cpu",
+                     "--precision", "fp32"])  # their code runs fp32; auto would be bf16 on CPUs with native bf16
     t_ours = time.time() - t0
     pngs = sorted(out.glob("*.png"))
     if len(pngs) != FRAMES:
