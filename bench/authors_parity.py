@@ -250,11 +250,15 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None, help="working folder (default: a new temporary one)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    ap.add_argument("--case", choices=[c[0] for c in CASES], action="append", default=None,
+                    help="run only this case (repeatable; default: all)")
     args = ap.parse_args()
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
     work = args.work or Path(tempfile.mkdtemp(prefix="authors_parity_"))
     results = []
     for name, sub, n_a, n_b, n_c, variant in CASES:
+        if args.case and name not in args.case:
+            continue
         code_dir = (args.authors / sub).resolve()
         if not (code_dir / "model" / "MMPRNN.py").is_file():
             sys.exit(f"{code_dir}: no model/MMPRNN.py; pass the root of a checkout of sollynoay/MMP-RNN")

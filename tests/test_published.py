@@ -372,7 +372,8 @@ def test_cli_round_trip(tmp_path):
     rgb = rng.integers(0, 256, (6, 20, 24, 3), dtype=np.uint8)
     for i, img in enumerate(rgb):
         Image.fromarray(img).save(frames / f"{i:03d}.png")
-    res = runner.invoke(main, ["deblur", "--model", str(tmp_path / "bsd.pt"), str(frames), str(tmp_path / "out")])
+    res = runner.invoke(main, ["deblur", "--model", str(tmp_path / "bsd.pt"), str(frames), str(tmp_path / "out"),
+                               "--precision", "fp32"])
     assert res.exit_code == 0, res.output
     outs = sorted((tmp_path / "out").glob("*.png"))
     assert len(outs) == 6
