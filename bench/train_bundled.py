@@ -10,9 +10,9 @@ the held-out footage). Steps, in order, each resumable (rerun the same command a
 2. `mmp synthesize --frames 7-13`: stride 1 for MMP-Net, non-overlapping windows (true video) for MMP-RNN;
 3. `mmp train-prior --recipe cpu` with more steps, then `mmp train-deblur --recipe cpu` with more steps on top
    of that prior (bf16 autocast on CPUs with native bf16);
-4. scores both on held-out footage (photographs and camera paths never used in training) and on `--eval DATA`
+4. scores the exported files on held-out footage (photographs and camera paths never used in training) and on `--eval DATA`
    files if given (e.g. footage made by bench/other_footage.py);
-5. writes the weights without optimizer state to mmpmodel/weights/ with their registry entry (index.json:
+5. writes the weights (float16, no optimizer state) to mmpmodel/weights/ with their registry entry (index.json:
    architecture, recipe, data, this command, metrics, sha256).
 """
 from __future__ import annotations
@@ -43,12 +43,18 @@ SIZE = (192, 128)
 KEEP = ("format", "version", "kind", "config", "model", "prior", "step", "metrics")
 
 
+def _half(state: dict) -> dict:
+    return {k: v.half() if torch.is_floating_point(v) else v for k, v in state.items()}
+
+
 def export(src: Path, dst: Path) -> Path:
-    """Our checkpoint without optimizer/scheduler/RNG state: what inference and fine-tuning need."""
+    """Our checkpoint without optimizer/scheduler/RNG state, weights stored as float16 (loading casts them back to
+    float32): what inference and fine-tuning need, in half the bytes (both files together stay under 10 MB)."""
     ck = torch.load(src, map_location="cpu", weights_only=True)
     slim = {k: ck[k] for k in KEEP if k in ck}
-    save_checkpoint(dst, kind=slim["kind"], config=slim["config"], model=slim["model"], step=slim.get("step", 0),
-                    metrics=slim.get("metrics"), prior=slim.get("prior"))
+    save_checkpoint(dst, kind=slim["kind"], config=slim["config"], model=_half(slim["model"]),
+                    step=slim.get("step", 0), metrics=slim.get("metrics"),
+                    prior=_half(slim["prior"]) if slim.get("prior") is not None else None)
     return dst
 
 
@@ -91,11 +97,14 @@ def main() -> None:
     train_deblur(video_h5, deblur_run, recipe="cpu", prior=str(prior_run / "best.pt"), steps=a.deblur_steps,
                  precision=precision, resume=(deblur_run / "last.pt").exists(), **extra)
 
-    # 4. scores on held-out footage
+    # 4. the bundled files (float16), scored on held-out footage as shipped
+    out_dir = WEIGHTS_DIR if not a.no_export else work / "export"
+    prior_file = export(prior_run / "best.pt", out_dir / "sample-prior.pt")
+    deblur_file = export(deblur_run / "best.pt", out_dir / "sample-deblur.pt")
     scores = {"prior": {}, "deblur": {}}
     for data in [heldout_h5, *a.eval]:
-        pr = evaluate(prior_run / "best.pt", data)
-        db = evaluate(deblur_run / "best.pt", data, protocol="all")
+        pr = evaluate(prior_file, data)
+        db = evaluate(deblur_file, data, protocol="all")
         scores["prior"][data.name] = {"l1": round(pr["l1"], 5), "l1_mean_baseline": round(pr["l1_mean_baseline"], 5),
                                       "ratio_to_mean": round(pr["l1"] / pr["l1_mean_baseline"], 3)}
         scores["deblur"][data.name] = {"psnr": round(db["psnr"], 3), "psnr_input": round(db["psnr_input"], 3),
@@ -112,9 +121,8 @@ def main() -> None:
     prior_cfg = json.loads((prior_run / "config.json").read_text())
     deblur_cfg = json.loads((deblur_run / "config.json").read_text())
     entries = []
-    for name, kind, run, arch, cfg in (("sample-prior", "prior", prior_run, "mmpnet", prior_cfg),
-                                       ("sample-deblur", "deblur", deblur_run, deblur_cfg.get("preset"), deblur_cfg)):
-        dst = export(run / "best.pt", WEIGHTS_DIR / f"{name}.pt")
+    for name, kind, dst, arch, cfg in (("sample-prior", "prior", prior_file, "mmpnet", prior_cfg),
+                                       ("sample-deblur", "deblur", deblur_file, deblur_cfg.get("preset"), deblur_cfg)):
         entries.append({
             "name": name, "kind": kind, "file": dst.name, "sha256": sha256_file(dst), "architecture": arch,
             "recipe": f"cpu ({cfg.get('steps')} steps; precision {cfg.get('precision', 'fp32')})",

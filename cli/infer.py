@@ -13,7 +13,10 @@ _EXISTING = click.Path(exists=True, path_type=Path)
 
 
 @main.command("deblur")
-@click.option("--model", "checkpoint", required=True, type=_EXISTING, help="Deblurring checkpoint.")
+@click.option("--model", "checkpoint", default=None,
+              help="Deblurring checkpoint: a file or a registered name (`mmp weights`). Default: the bundled "
+                   "sample-deblur, trained on synthetic sample footage (for real footage use published or your own "
+                   "weights).")
 @click.argument("input", type=_EXISTING)
 @click.argument("output", type=_PATH)
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available, else cpu).")
@@ -37,7 +40,9 @@ def deblur_cmd(checkpoint, input, output, device, fps, codec, crf, precision, ti
     """Deblur a video file or frame folder into a video (OUTPUT ends in .mp4/.mkv/.mov/.avi) or a new folder of
     PNGs (000000.png, ...): one output frame per decoded input frame, the input's frame rate and audio kept."""
     from mmpmodel.inference import deblur_video
+    from mmpmodel.weights import default_weights, resolve_weights
 
+    checkpoint = resolve_weights(checkpoint, "deblur") if checkpoint else default_weights("deblur")
     result = deblur_video(checkpoint, input, output, device=device, fps=fps, codec=codec, crf=crf,
                           precision=precision, tile=tile, overlap=tile_overlap)
     extra = f", {result['fps']} fps, audio {result['audio']}" if "fps" in result else ""
@@ -46,7 +51,9 @@ def deblur_cmd(checkpoint, input, output, device, fps, codec, crf, precision, ti
 
 @main.command("show")
 @click.argument("source", type=_EXISTING)
-@click.option("--prior", required=True, type=_EXISTING, help="MMP-Net (or deblurring) checkpoint.")
+@click.option("--prior", default=None,
+              help="MMP-Net (or deblurring) checkpoint: a file or a registered name (`mmp weights`). Default: the "
+                   "bundled sample-prior, trained on synthetic sample footage.")
 @click.argument("out_dir", type=_PATH)
 @click.option("--every", type=click.IntRange(1), default=1, show_default=True, help="Show every N-th frame.")
 @click.option("--max-frames", type=click.IntRange(1), default=None, help="At most this many frames per sequence.")
@@ -56,7 +63,9 @@ def deblur_cmd(checkpoint, input, output, device, fps, codec, crf, precision, ti
 def show_cmd(source, prior, out_dir, every, max_frames, device, precision):
     """MMP heat maps over the frames of an mmp-h5 file or a video/frame folder, as OUT_DIR/<sequence>/000000.png..."""
     from mmpmodel.visualize import show
+    from mmpmodel.weights import default_weights, resolve_weights
 
+    prior = resolve_weights(prior) if prior else default_weights("prior")
     result = show(source, prior, out_dir, every=every, max_frames=max_frames, device=device, precision=precision)
     click.echo(f"{result['images']} images -> {result['out']}")
 

@@ -167,7 +167,8 @@ def recipes_cmd(task, as_json):
 
 
 @main.command("eval")
-@click.option("--model", "checkpoint", required=True, type=_EXISTING, help="Prior or deblurring checkpoint.")
+@click.option("--model", "checkpoint", required=True,
+              help="Prior or deblurring checkpoint: a file or a registered name such as sample-deblur (`mmp weights`).")
 @click.option("--data", required=True, type=_EXISTING, help="mmp-h5 file to score on.")
 @click.option("--protocol", type=click.Choice(["paper", "all"]), default="paper", show_default=True,
               help="paper: skip the first/last 2 frames of each sequence; all: every frame.")
@@ -180,7 +181,9 @@ def eval_cmd(checkpoint, data, protocol, json_path, save, device, precision):
     """PSNR/SSIM (deblurring) or L1 (prior) with params, GMACs and seconds per frame."""
     from mmpmodel.evaluate import evaluate
     from mmpmodel.runs import write_json
+    from mmpmodel.weights import resolve_weights
 
+    checkpoint = resolve_weights(checkpoint)
     result = evaluate(checkpoint, data, protocol=protocol, save=save, device=device, precision=precision)
     if json_path is not None:
         write_json(json_path, result)
