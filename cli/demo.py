@@ -24,9 +24,9 @@ import numpy as np
 log = logging.getLogger("cli.demo")
 
 FULL = dict(size=(192, 128), unseen_sequences=3, unseen_frames=80, train_sequences=4, train_frames=120,
-            clip_frames=8, finetune_steps=40, finetune_val_every=20)
+            clip_frames=8, batch=4, finetune_steps=40, finetune_val_every=20)
 QUICK = dict(size=(96, 64), unseen_sequences=1, unseen_frames=24, train_sequences=2, train_frames=60,
-             clip_frames=5, finetune_steps=2, finetune_val_every=2)
+             clip_frames=5, batch=1, finetune_steps=2, finetune_val_every=2)
 
 
 def _blurry_video(data: Path, sequence: str, path: Path) -> Path:
@@ -120,9 +120,10 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool | None = None)
     prior_run, deblur_run = out / "runs" / "prior", out / "runs" / "deblur"
     n, every = p["finetune_steps"], p["finetune_val_every"]
     train_prior(prior_h5, prior_run, recipe="cpu", init_from="sample-prior", steps=n, val_every=every,
+                batch_size=2 * p["batch"], patch=min(96, min(p["size"])),
                 lr=1e-4, resume=(prior_run / "last.pt").exists(), progress=progress)
     train_deblur(video_h5, deblur_run, recipe="cpu", init_from="sample-deblur", prior="sample-prior", steps=n,
-                 frames=p["clip_frames"], val_every=every, lr=1e-4, warmup_steps=0, resume=(deblur_run / "last.pt").exists(),
+                 frames=p["clip_frames"], batch_size=p["batch"], val_every=every, lr=1e-4, warmup_steps=0, resume=(deblur_run / "last.pt").exists(),
                  progress=progress)
     tuned_eval = evaluate(deblur_run / "last.pt", unseen_h5, protocol="all", progress=progress)
     tick("fine-tune + eval")
