@@ -19,7 +19,6 @@ Their files are read with ``torch.load(weights_only=True)``: no pickled code is 
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from pathlib import Path
@@ -32,6 +31,7 @@ from .checkpoint import FORMAT, save_checkpoint
 from .mmpnet import MMPNet
 from .mmprnn import RADIUS, MMPRNN
 from .presets import MMPRNNConfig
+from .weights import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -102,15 +102,6 @@ def _strip(key: str) -> str:
         if key.startswith(prefix):
             key = key[len(prefix):]
     return key
-
-
-def sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks (their checkpoints are tens of MB)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_published(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
@@ -279,7 +270,7 @@ def _check_output(out: Path, *inputs: Path | None) -> None:
 
 
 def _provenance(path: Path, variant: str, meta: dict | None = None) -> dict:
-    info = {"origin": ORIGIN, "source": path.name, "sha256": sha256(path), "variant": variant,
+    info = {"origin": ORIGIN, "source": path.name, "sha256": sha256_file(path), "variant": variant,
             "colour_order": "bgr (channels permuted to rgb on import)" if variant == "bsd" else "rgb"}
     if meta:
         info.update({f"source_{k}": v for k, v in meta.items()})
@@ -301,7 +292,7 @@ def import_published(src: str | Path, out: str | Path, variant: str, prior_from:
     prior_info = {"prior_source": f"{src.name} (cell.prior.*)"}
     if prior_from is not None:
         prior, origin = read_published_prior(prior_from)
-        prior_info = {"prior_source": f"{Path(prior_from).name} ({origin})", "prior_sha256": sha256(prior_from)}
+        prior_info = {"prior_source": f"{Path(prior_from).name} ({origin})", "prior_sha256": sha256_file(prior_from)}
     if variant == "bsd":
         bgr_to_rgb(deblur, prior)
     # Load into the network once: whatever reaches the file is known to build and run.

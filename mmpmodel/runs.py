@@ -18,7 +18,7 @@ from mmpdata.errors import InputError, SettingsMismatch
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RunDir", "check_new_or_resume", "read_run_config", "file_sha256", "data_fingerprint", "resumed_batches",
+__all__ = ["RunDir", "check_new_or_resume", "read_run_config", "data_fingerprint", "resumed_batches",
            "resolve_checkpoint", "state_sha256", "write_json"]
 
 
@@ -68,15 +68,6 @@ def read_run_config(out: str | Path) -> dict:
         return json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: unreadable ({exc.__class__.__name__}); cannot resume the run") from None
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file's bytes (how a prior or init checkpoint is identified, wherever it lies)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def state_sha256(state: dict) -> str:
