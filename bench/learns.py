@@ -78,7 +78,7 @@ def main() -> None:
                      "prior_l1": round(pr["l1"], 5), "mean_predictor_l1": round(pr["l1_mean_baseline"], 5),
                      "prior_ratio": round(pr["l1"] / pr["l1_mean_baseline"], 3)})
     print(json.dumps({"minutes": {k: round(v / 60, 2) for k, v in times.items()}, "heldout": rows}, indent=2))
-    print(f"\n| held-out data | input PSNR | output PSNR | gain (dB) | MMP-Net L1 / mean predictor |")
+    print("\n| held-out data | input PSNR | output PSNR | gain (dB) | MMP-Net L1 / mean predictor |")
     print("|---|---|---|---|---|")
     for r in rows:
         print(f"| {Path(r['data']).name} | {r['psnr_input']:.2f} | {r['psnr']:.2f} | {r['gain_db']:+.3f} | "

@@ -1,5 +1,6 @@
 """bench/train_step.py --dry-run: both sides (HEAD extracted with git archive, and the working tree) build the
 train-deblur step at a tiny size and run it once in their own subprocess; the table compares them."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -17,8 +18,6 @@ def test_train_step_dry_run_against_head(tmp_path):
     res = subprocess.run([sys.executable, str(ROOT / "bench" / "train_step.py"), "--baseline", "HEAD", "--dry-run",
                           "--threads", "1", "--json", str(out)], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert res.returncode == 0, res.stderr[-2000:]
-    import json
-
     result = json.loads(out.read_text())
     names = [r["name"] for r in result["rows"]]
     assert names == ["baseline", "current"]
