@@ -65,6 +65,9 @@ class TrainConfig:
     val_images: int = _f(3, "blurry | output | sharp strips written per validation round into RUN/val/.", min=0,
                          resume=False)
     log_every: int = _f(10, "Log the training loss every N steps.", min=1, resume=False)
+    ema: float = _f(0.0, "Decay of an exponential moving average of the weights (e.g. 0.999; 0: off). The average "
+                         "is what is validated and saved as the model of best.pt/last.pt (last.pt also keeps the "
+                         "training weights, for --resume).", min=0.0, fraction=True)
     init_from: str | None = _f(None, "Start from these weights (a checkpoint path or a registered name) instead of "
                                      "a fresh initialisation.", path=True, resume=False)
     device: str | None = _f(None, "cpu, cuda or cuda:N (default: cuda when available).", resume=False,

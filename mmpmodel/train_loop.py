@@ -34,6 +34,7 @@ from mmpdata.errors import InputError, TrainingError
 
 from . import distributed as D
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .ema import WeightAverage
 from .runs import RunDir, resumed_batches
 from .train_config import TrainConfig, step_fractions
 
@@ -238,10 +239,20 @@ def fit(task: Task, cfg: TrainConfig, run_config: dict, out: Path, info: D.DistI
     scaler = torch.amp.GradScaler("cuda", enabled=task.autocast and uses_grad_scaler(cfg, info.device))
     step, best, saved_step = 0, _worst(lower), None
 
+    average = WeightAverage(task.model_state(), cfg.ema) if cfg.ema else None
+
     # ---- resume: weights, optimiser, plan, RNG and step from RUN/last.pt
     if resume:
         ck = load_checkpoint(out / "last.pt", kind=task.kind, map_location=info.device)
-        task.load_model_state(ck["model"])
+        extra = ck.get("extra") or {}
+        if average is not None:  # "model" holds the average; the weights that train are kept beside it
+            if "train_model" not in extra:
+                raise InputError(f"{out / 'last.pt'}: has no training weights beside its average; resume "
+                                 "without --ema, as the run was started")
+            task.load_model_state(extra["train_model"])
+            average = WeightAverage(ck["model"], cfg.ema, count=int(extra.get("ema_count", 0)))
+        else:
+            task.load_model_state(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         if ck.get("scaler") and scaler.is_enabled():
             scaler.load_state_dict(ck["scaler"])
@@ -271,9 +282,17 @@ def fit(task: Task, cfg: TrainConfig, run_config: dict, out: Path, info: D.DistI
 
     def save(name: str, metrics: dict) -> None:
         state = check_weights()
+        extra = {"lr_plan": plan.segments}
+        if average is not None:  # users load "model": the average; --resume also needs the training weights
+            extra.update(train_model=state, ema_count=average.count)
+            state = average.state(state)
         save_checkpoint(out / name, kind=task.kind, config=run_config, model=state, step=step, metrics=metrics,
                         optimizer=optimizer.state_dict(), scaler=scaler.state_dict() if scaler.is_enabled() else None,
-                        rng=rng_state(), extra={"lr_plan": plan.segments}, **task.checkpoint_extra())
+                        rng=rng_state(), extra=extra, **task.checkpoint_extra())
+
+    def averaged():
+        """Validation and picture strips see the averaged weights when --ema is on."""
+        return average.applied(task.model_state, task.load_model_state) if average is not None else nullcontext()
 
     def last_good() -> str:
         if saved_step is None:
@@ -286,7 +305,8 @@ def fit(task: Task, cfg: TrainConfig, run_config: dict, out: Path, info: D.DistI
         check_weights()
         metrics, values = {"train_loss": loss.item(), f"best_{metric}": best}, {}
         if task.has_val:
-            values = task.validate()
+            with averaged():
+                values = task.validate()
             value = values[metric]
             if not math.isfinite(value):
                 raise TrainingError(f"validation {metric} is {value} at step {step}; {last_good()}; "
@@ -297,7 +317,8 @@ def fit(task: Task, cfg: TrainConfig, run_config: dict, out: Path, info: D.DistI
                 best = metrics[f"best_{metric}"] = value
                 save("best.pt", metrics)
             if cfg.val_images:
-                task.write_strips(out / "val", step, cfg.val_images)
+                with averaged():
+                    task.write_strips(out / "val", step, cfg.val_images)
         save("last.pt", metrics)
         if not task.has_val:
             save("best.pt", metrics)
@@ -328,6 +349,8 @@ def fit(task: Task, cfg: TrainConfig, run_config: dict, out: Path, info: D.DistI
                 grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip else math.inf)
                 scaler.step(optimizer)
                 scaler.update()
+                if average is not None:
+                    average.update(task.model_state())
                 step += 1
                 bar.update(1)
                 if hook is not None:
