@@ -1,7 +1,7 @@
 """Train the bundled weights (`sample-prior`, `sample-deblur`) from scratch: the one reproducible command.
 
     python bench/train_bundled.py --photos PHOTO_DIR --work bundled/ [--prior-steps 3000] [--deblur-steps 6000]
-        [--finetune-steps 2200]
+        [--finetune-steps 2200 3000]
 
 PHOTO_DIR holds extra training photographs (we used 24 of Debian's desktop backgrounds, see docs/training.md);
 scikit-image's default sample photographs are always added, and its `coffee` and `rocket` never are (they make
@@ -10,8 +10,10 @@ the held-out footage). Steps, in order, each resumable (rerun the same command a
 1. `mmp sample-footage` (GOPRO-like blur for 192x128) from those photographs, 30 sequences x 120 frames;
 2. `mmp synthesize --frames 7-13`: stride 1 for MMP-Net, non-overlapping windows (true video) for MMP-RNN;
 3. `mmp train-prior --recipe cpu` with more steps, then `mmp train-deblur --recipe cpu` with more steps on top
-   of that prior (bf16 autocast on CPUs with native bf16); with `--finetune-steps N`, a second MMP-RNN stage
-   (`--init-from` the first one's best.pt, lr 3e-4 cosine, batch 8, seed 1);
+   of that prior (bf16 autocast on CPUs with native bf16); each `--finetune-steps N` adds one MMP-RNN stage
+   (`--init-from` the previous stage's best.pt, lr 3e-4 cosine, batch 8; stage k uses seed k, hence other
+   crops and another validation split). The values the weights were trained with are pinned here (lr 1e-3 for the
+   first stage, no weight average), so the command reproduces them whatever the `cpu` recipe says today;
 4. scores the exported files on held-out footage (photographs and camera paths never used in training) and on `--eval DATA`
    files if given (e.g. footage made by bench/other_footage.py);
 5. writes the weights (float16, no optimizer state) to mmpmodel/weights/ with their registry entry (index.json:
@@ -72,8 +74,9 @@ def main() -> None:
     p.add_argument("--precision", default="auto", help="training precision of MMP-RNN (auto: bf16 where native)")
     p.add_argument("--eval", nargs="*", default=[], type=Path, help="extra held-out mmp-h5 files to score")
     p.add_argument("--no-export", action="store_true", help="train and score, but leave mmpmodel/weights alone")
-    p.add_argument("--finetune-steps", type=int, default=0,
-                   help="then fine-tune MMP-RNN from its best.pt for this many steps at a low learning rate (0: no)")
+    p.add_argument("--finetune-steps", type=int, nargs="*", default=[],
+                   help="fine-tuning stages after the first MMP-RNN run: one number of steps per stage, each starting from "
+                        "the previous stage's best.pt at a low learning rate")
     p.add_argument("--finetune-lr", type=float, default=3e-4)
     p.add_argument("--finetune-batch", type=int, default=8)
     a = p.parse_args()
@@ -100,17 +103,19 @@ def main() -> None:
     prior_run, deblur_run = work / "runs" / "prior", work / "runs" / "deblur"
     train_prior(prior_h5, prior_run, recipe="cpu", steps=a.prior_steps, resume=(prior_run / "last.pt").exists())
     extra = {"preset": a.preset} if a.preset else {}
+    pinned = {"lr": 1e-3, "ema": 0.0}  # the cpu recipe's values when sample-deblur's first stage was trained
     train_deblur(video_h5, deblur_run, recipe="cpu", prior=str(prior_run / "best.pt"), steps=a.deblur_steps,
-                 precision=precision, resume=(deblur_run / "last.pt").exists(), **extra)
+                 precision=precision, resume=(deblur_run / "last.pt").exists(), **pinned, **extra)
 
     # 3b. optional fine-tuning from that best.pt: the gain appears only once the learning rate is low (docs/training.md),
     # so a second cosine from 3e-4 with twice the batch (another seed: other crops) continues where the first ended
     final_run = deblur_run
-    if a.finetune_steps:
-        final_run = work / "runs" / "deblur_ft"
+    for stage, steps in enumerate(a.finetune_steps, start=1):
+        previous, final_run = final_run, work / "runs" / ("deblur_ft" if stage == 1 else f"deblur_ft{stage}")
         train_deblur(video_h5, final_run, recipe="cpu", prior=str(prior_run / "best.pt"),
-                     init_from=str(deblur_run / "best.pt"), steps=a.finetune_steps, batch_size=a.finetune_batch,
-                     lr=a.finetune_lr, warmup_steps=20, val_every=200, seed=1, resume=(final_run / "last.pt").exists())
+                     init_from=str(previous / "best.pt"), steps=steps, batch_size=a.finetune_batch,
+                     lr=a.finetune_lr, warmup_steps=20, val_every=200, seed=stage, ema=0.0,
+                     resume=(final_run / "last.pt").exists())
 
     # 4. the bundled files (float16), scored on held-out footage as shipped
     out_dir = WEIGHTS_DIR if not a.no_export else work / "export"
@@ -142,8 +147,9 @@ def main() -> None:
             "name": name, "kind": kind, "file": dst.name, "sha256": sha256_file(dst), "architecture": arch,
             "recipe": (f"cpu ({cfg.get('steps')} steps; precision {cfg.get('precision', 'fp32')})" if kind == "prior"
                        or not a.finetune_steps else
-                       f"cpu ({a.deblur_steps} steps; precision {precision}), then fine-tuned {cfg.get('steps')} steps "
-                       f"(batch {cfg.get('batch_size')}, lr {cfg.get('lr'):g} cosine, seed {cfg.get('seed')})"),
+                       f"cpu ({a.deblur_steps} steps, lr 1e-3; precision {precision}), then fine-tuned "
+                       + " + ".join(map(str, a.finetune_steps)) + f" steps (batch {cfg.get('batch_size')}, lr "
+                       f"{cfg.get('lr'):g} cosine, one stage each, seeds 1..{len(a.finetune_steps)})"),
             "data": data_desc, "command": command, "metrics": {"heldout": scores[kind]},
             "description": ("MMP-Net trained on synthetic sample footage" if kind == "prior" else
                             "MMP-RNN with sample-prior inside, trained on synthetic sample footage"),

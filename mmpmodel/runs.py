@@ -39,9 +39,11 @@ def write_json(path: str | Path, payload: dict) -> Path:
     return path
 
 
-def check_new_or_resume(out: Path, config: dict, resume: bool, keys: tuple[str, ...]) -> None:
+def check_new_or_resume(out: Path, config: dict, resume: bool, keys: tuple[str, ...],
+                        defaults: dict | None = None) -> None:
     """Refuse to overwrite an existing run without --resume, and to resume without RUN/config.json or with
-    different settings (``keys`` of ``config`` compared with the run's config.json)."""
+    different settings (``keys`` of ``config`` compared with the run's config.json; a key the run did not record,
+    because the setting was added later, counts as its value in ``defaults``)."""
     last = out / "last.pt"
     if not resume:
         if last.exists():
@@ -50,8 +52,9 @@ def check_new_or_resume(out: Path, config: dict, resume: bool, keys: tuple[str, 
     if not last.exists():
         raise InputError(f"{last}: nothing to resume; run without --resume first")
     saved = read_run_config(out)
-    diff = [f"{k}: run has {saved.get(k)!r}, asked for {config.get(k)!r}" for k in keys
-            if saved.get(k) != config.get(k)]
+    defaults = defaults or {}
+    recorded = {k: saved[k] if k in saved else defaults.get(k) for k in keys}
+    diff = [f"{k}: run has {recorded[k]!r}, asked for {config.get(k)!r}" for k in keys if recorded[k] != config.get(k)]
     if diff:
         raise SettingsMismatch(f"{out}: cannot resume with different settings ({'; '.join(diff)}); "
                                "repeat the original options or choose another --out")

@@ -26,7 +26,7 @@ from typing import Any
 from mmpdata.errors import InputError
 
 __all__ = ["TrainConfig", "PriorTrainConfig", "DeblurTrainConfig", "Recipe", "RECIPES", "CPU_RECIPES", "CONFIGS",
-           "resolve", "prepare", "config_fields", "load_config_file", "recipe_names", "resume_keys", "step_fractions", "to_dict",
+           "resolve", "prepare", "config_fields", "defaults", "load_config_file", "recipe_names", "resume_keys", "step_fractions", "to_dict",
            "SCHEDULES"]
 
 SCHEDULES = ("cosine", "step", "constant")
@@ -155,9 +155,9 @@ class Recipe:
 CPU_RECIPES = {
     "prior": {"steps": 1000, "batch_size": 8, "patch": 96, "lr": 3e-4, "schedule": "step", "warmup_steps": 0,
               "grad_weight": 0.5, "augment": "reference", "val_frames": 16, "val_every": 100},
-    "deblur": {"preset": "A2B2C16F10", "steps": 900, "batch_size": 4, "patch": 64, "lr": 1e-3, "schedule": "cosine",
+    "deblur": {"preset": "A2B2C16F10", "steps": 1100, "batch_size": 4, "patch": 64, "lr": 3e-4, "schedule": "cosine",
                "warmup_steps": 50, "grad_clip": 20.0, "char_weight": 1.0, "grad_weight": 0.5, "mm_weight": 0.0,
-               "skip_lr_scale": 0.1, "val_clips": 4, "val_every": 100, "precision": "fast"},
+               "skip_lr_scale": 0.1, "ema": 0.995, "val_clips": 4, "val_every": 100, "precision": "fast"},
 }
 
 #: Source line of every `cpu` value; say "measured, docs/training.md (Recipes)" once the values are measured.
@@ -279,8 +279,11 @@ def load_config_file(path: str | Path, kind: str) -> dict:
 def _saved_settings(saved: dict, kind: str) -> dict:
     """The settings of a saved config.json that a rerun or resume inherits (not the machine-bound ones: device,
     workers)."""
-    names = {f.name for f in dataclasses.fields(CONFIGS[kind]) if not f.metadata.get("runtime")}
-    return {k: v for k, v in saved.items() if k in names}
+    fields = [f for f in dataclasses.fields(CONFIGS[kind]) if not f.metadata.get("runtime")]
+    settings = {f.name: saved[f.name] for f in fields if f.name in saved}
+    if "data_id" in saved:  # written by a run: a setting it lacks was added later, and the run had its default
+        settings.update({f.name: f.default for f in fields if f.name not in saved})
+    return settings
 
 
 def resolve(kind: str, recipe: str | None = None, saved: dict | None = None, explicit: dict | None = None):
@@ -339,6 +342,11 @@ def prepare(kind: str, out: str | Path | None = None, *, recipe: str | None = No
 def to_dict(cfg: TrainConfig) -> dict:
     """Plain JSON-ready dict of every setting (``kind`` included)."""
     return {"kind": cfg.kind, **dataclasses.asdict(cfg)}
+
+
+def defaults(cls) -> dict:
+    """Every setting's default value: what a run recorded before that setting existed had in effect."""
+    return {f.name: f.default for f in dataclasses.fields(cls)}
 
 
 def resume_keys(cls) -> tuple[str, ...]:

@@ -33,7 +33,7 @@ from .mmpnet import MMPNet
 from .mmprnn import MMPRNN, RADIUS
 from .presets import parse_preset
 from .runs import check_new_or_resume, data_fingerprint, resolve_checkpoint, state_sha256
-from .train_config import DeblurTrainConfig, prepare, resume_keys, to_dict
+from .train_config import DeblurTrainConfig, defaults, prepare, resume_keys, to_dict
 from .train_loop import Task, fit, save_strip, strip_path
 from .train_prior import evenly_spaced
 
@@ -258,7 +258,7 @@ def run_deblur(cfg: DeblurTrainConfig, out: str | Path, *, resume: bool = False,
     if info.is_main:
         keys = resume_keys(DeblurTrainConfig) + ("data_id", "prior_sha256")
         try:
-            check_new_or_resume(out, run_config, resume, keys)
+            check_new_or_resume(out, run_config, resume, keys, defaults(DeblurTrainConfig))
         except SettingsMismatch as exc:
             if "prior_sha256" in str(exc):
                 raise SettingsMismatch(f"{out}: cannot resume with a different --prior (its weights' sha256 differs "

@@ -25,7 +25,7 @@ from . import distributed as D
 from .checkpoint import load_prior
 from .mmpnet import MMPNet
 from .runs import check_new_or_resume, data_fingerprint, resolve_checkpoint, state_sha256
-from .train_config import PriorTrainConfig, prepare, resume_keys, to_dict
+from .train_config import PriorTrainConfig, defaults, prepare, resume_keys, to_dict
 from .train_loop import Task, fit, save_strip, strip_path
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,8 @@ def run_prior(cfg: PriorTrainConfig, out: str | Path, *, resume: bool = False, h
     if task.init_sha256:
         run_config["init_from_sha256"] = task.init_sha256
     if info.is_main:
-        check_new_or_resume(out, run_config, resume, resume_keys(PriorTrainConfig) + ("data_id",))
+        check_new_or_resume(out, run_config, resume, resume_keys(PriorTrainConfig) + ("data_id",),
+                            defaults(PriorTrainConfig))
     summary = fit(task, cfg, run_config, out, info, resume=resume, hook=hook, progress=progress)
     summary.update({"train_sequences": sorted({r.sequence for r in task.split.train}),
                     "val_sequences": sorted({r.sequence for r in task.split.val}), "model": task.model})

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from _mmph5 import ROOT_ATTRS, coded_frames
 from cli.main import main
 from mmpdata.datasets import Range, VideoClips
-from mmpdata.errors import InputError
+from mmpdata.errors import InputError, SettingsMismatch
 from mmpmodel.train_config import (CONFIGS, RECIPES, DeblurTrainConfig, PriorTrainConfig, config_fields, prepare,
                                    resolve)
 from mmpmodel.train_loop import LRPlan
@@ -197,3 +197,24 @@ def test_windows_that_overlap_anyway_are_refused_naming_the_fix(tmp_path):
     data = _windows_h5(tmp_path / "d.h5", 10, [[i, i + 4] for i in range(10)], stride=2, frames=(3, 3))
     with pytest.raises(InputError, match="overlap.*default stride"):
         window_step(data)
+
+
+def test_a_run_recorded_before_a_setting_existed_resumes_with_that_settings_default(tmp_path):
+    from mmpmodel.runs import check_new_or_resume
+    from mmpmodel.train_config import DeblurTrainConfig, defaults, resume_keys, to_dict
+
+    assert RECIPES["deblur"]["cpu"].values["ema"] > 0  # the recipe turns the average on today
+    run = tmp_path / "run"
+    run.mkdir()
+    old = to_dict(resolve("deblur", "cpu"))
+    old.pop("ema")  # config.json of a run made before --ema existed: it trained without an average
+    old["data_id"] = "abc"
+    (run / "config.json").write_text(json.dumps(old))
+    (run / "last.pt").write_bytes(b"")
+    cfg = prepare("deblur", run, recipe="cpu", resume=True)
+    assert cfg.ema == 0.0  # not the recipe's 0.995: the run goes on as it was trained
+    check_new_or_resume(run, {**to_dict(cfg), "data_id": "abc"}, True, resume_keys(DeblurTrainConfig) + ("data_id",),
+                        defaults(DeblurTrainConfig))
+    with pytest.raises(SettingsMismatch, match="ema: run has 0.0, asked for 0.995"):
+        check_new_or_resume(run, {**to_dict(cfg), "ema": 0.995, "data_id": "abc"}, True,
+                            resume_keys(DeblurTrainConfig) + ("data_id",), defaults(DeblurTrainConfig))
