@@ -47,8 +47,8 @@ def test_checkpoints_hold_the_average_and_resume_is_exact(setup, tmp_path):  # n
     # hand-computed average of the four steps' weights: decays (1 + t) / (10 + t) = 0.1, 2/11, 3/12, 4/13 (under 0.5)
     ck = load_checkpoint(tmp_path / "a" / "last.pt", kind="deblur")
     key = "skip.weight"
-    init = load_checkpoint(tmp_path / "a" / "last.pt")["extra"]["train_model"][key]
-    assert torch.equal(init, trained[key])
+    kept = load_checkpoint(tmp_path / "a" / "last.pt")["extra"]["train_model"][key]
+    assert torch.equal(kept, trained[key])  # last.pt keeps the training weights beside the average
     first = _run(setup, tmp_path / "init", steps=4, lr=1e-30, ema=0.5)["model"].deblur_state_dict()[key]
     expect = first.clone()
     for d, w in zip((0.1, 2 / 11, 0.25, 4 / 13), seen):
