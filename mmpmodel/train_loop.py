@@ -1,5 +1,5 @@
-"""The training loop both stages share: optimiser, schedule, AMP, clipping, logging, validation, checkpoints,
-resume and Ctrl-C. Read :func:`fit` top to bottom; everything stage-specific comes from a :class:`Task`.
+"""The training loop both stages share: optimiser, schedule, AMP, clipping, weight average (--ema), logging, validation,
+checkpoints, resume and Ctrl-C. Read :func:`fit` top to bottom; everything stage-specific comes from a :class:`Task`.
 
 A task (``PriorTask`` in train_prior, ``DeblurTask`` in train_deblur) supplies the model, the training set, the
 forward pass, the loss, the validation and the picture strips; :func:`fit` does the rest the same way for both.
