@@ -147,7 +147,7 @@ def main() -> None:
             "name": name, "kind": kind, "file": dst.name, "sha256": sha256_file(dst), "architecture": arch,
             "recipe": (f"cpu ({cfg.get('steps')} steps; precision {cfg.get('precision', 'fp32')})" if kind == "prior"
                        or not a.finetune_steps else
-                       f"cpu ({a.deblur_steps} steps, lr 1e-3; precision {precision}), then fine-tuned "
+                       f"cpu ({a.deblur_steps} steps, lr {pinned['lr']:g}; precision {precision}), then fine-tuned "
                        + " + ".join(map(str, a.finetune_steps)) + f" steps (batch {cfg.get('batch_size')}, lr "
                        f"{cfg.get('lr'):g} cosine, one stage each, seeds 1..{len(a.finetune_steps)})"),
             "data": data_desc, "command": command, "metrics": {"heldout": scores[kind]},

@@ -28,6 +28,8 @@ class WeightAverage:
         self.count = int(count)
         self.shadow = {k: (v.detach().float().clone() if v.is_floating_point() else v.detach().clone())
                        for k, v in state.items()}
+        self._floats = [k for k, v in self.shadow.items() if v.is_floating_point()]
+        self._others = [k for k, v in self.shadow.items() if not v.is_floating_point()]
 
     def current_decay(self) -> float:
         """The decay of the next update: ramps from 0.1 towards ``decay`` as updates accumulate."""
@@ -37,13 +39,11 @@ class WeightAverage:
     def update(self, state: dict[str, torch.Tensor]) -> None:
         """Blend the model's current weights into the average (``shadow = d * shadow + (1 - d) * weights``)."""
         d = self.current_decay()
-        floats = [k for k, v in self.shadow.items() if v.is_floating_point()]
-        if floats:
-            torch._foreach_lerp_([self.shadow[k] for k in floats], [state[k].detach().float() for k in floats],
-                                 1.0 - d)
-        for k, v in self.shadow.items():
-            if not v.is_floating_point():
-                v.copy_(state[k])
+        if self._floats:
+            torch._foreach_lerp_([self.shadow[k] for k in self._floats],
+                                 [state[k].detach().float() for k in self._floats], 1.0 - d)
+        for k in self._others:
+            self.shadow[k].copy_(state[k])
         self.count += 1
 
     def state(self, like: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

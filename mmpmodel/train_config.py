@@ -282,7 +282,8 @@ def _saved_settings(saved: dict, kind: str) -> dict:
     fields = [f for f in dataclasses.fields(CONFIGS[kind]) if not f.metadata.get("runtime")]
     settings = {f.name: saved[f.name] for f in fields if f.name in saved}
     if "data_id" in saved:  # written by a run: a setting it lacks was added later, and the run had its default
-        settings.update({f.name: f.default for f in fields if f.name not in saved})
+        base = defaults(CONFIGS[kind])
+        settings.update({f.name: base[f.name] for f in fields if f.name not in saved})
     return settings
 
 

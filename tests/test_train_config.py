@@ -201,7 +201,7 @@ def test_windows_that_overlap_anyway_are_refused_naming_the_fix(tmp_path):
 
 def test_a_run_recorded_before_a_setting_existed_resumes_with_that_settings_default(tmp_path):
     from mmpmodel.runs import check_new_or_resume
-    from mmpmodel.train_config import DeblurTrainConfig, defaults, resume_keys, to_dict
+    from mmpmodel.train_config import defaults, resume_keys, to_dict
 
     assert RECIPES["deblur"]["cpu"].values["ema"] > 0  # the recipe turns the average on today
     run = tmp_path / "run"
