@@ -252,12 +252,17 @@ class VideoClips(_H5Items):
     Augmentation applies one crop, flip and 90-degree rotation to the whole clip. Clips start at every frame
     (stride 1) and never cross a range boundary. Item: {"blur": (F, 3, p, p), "sharp": (F, 3, p, p)[, "mmp":
     (F, 1, p, p)]}. ``window_step`` k > 1 takes every k-th stored window into a clip (true video from data whose
-    windows overlap; see :func:`mmpmodel.train_deblur.window_step`).
+    windows overlap; see :func:`mmpmodel.train_deblur.window_step`). ``still_share``: the share of items whose input
+    is the sharp clip itself (stored MMP zero), as a camera held still would film it; they teach the network to leave
+    sharp frames alone, which per-frame PSNR punishes hardest.
     """
 
     def __init__(self, path, ranges: list[Range], frames: int, patch: int | None = 256, augment: bool = True,
-                 seed: int = 0, with_mmp: bool = False, window_step: int = 1):
+                 seed: int = 0, with_mmp: bool = False, window_step: int = 1, still_share: float = 0.0):
         super().__init__(path, ranges, patch, augment, seed)
+        if not 0.0 <= still_share <= 1.0:
+            raise ValueError(f"still_share must lie in [0, 1], got {still_share}")
+        self.still_share = float(still_share)
         self.frames = int(frames)
         self.with_mmp = with_mmp
         self.window_step = int(window_step)
@@ -301,4 +306,8 @@ class VideoClips(_H5Items):
                 if k:
                     v = torch.rot90(v, k, dims=(-2, -1))
                 out[key] = v.contiguous()
+        if self.still_share > 0 and rng.random() < self.still_share:  # drawn last: crops and flips stay as they were
+            out["blur"] = out["sharp"].clone()
+            if self.with_mmp:
+                out["mmp"] = torch.zeros_like(out["mmp"])
         return out

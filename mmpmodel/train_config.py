@@ -128,6 +128,9 @@ class DeblurTrainConfig(TrainConfig):
                                "is needed).", flag="--with-prior/--no-prior")
     prior_source: str = _f("net", "net: MMP-Net's estimate; gt: the stored ground-truth MMP (Table 5's bound).",
                            choices=("net", "gt"))
+    still_clips: float = _f(0.0, "Share of training clips shown still: the sharp clip as input and target (stored "
+                                 "MMP zero), so the network learns to leave sharp frames alone (0: none, as the "
+                                 "paper).", min=0.0, fraction=True)
     val_clips: int = _f(8, "Held-out full-frame clips scored per validation round.", min=1, resume=False)
 
     kind = "deblur"

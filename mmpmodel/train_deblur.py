@@ -128,7 +128,8 @@ class DeblurTask(Task):
         self.split = split_sequences(read_index(cfg.data), cfg.val_fraction, cfg.seed,
                                      min_frames=(arch.frames - 1) * step + 1)
         self.train_set = VideoClips(cfg.data, self.split.train, arch.frames, patch=cfg.patch, augment=True,
-                                    seed=cfg.seed, with_mmp=self.with_mmp, window_step=step)
+                                    seed=cfg.seed, with_mmp=self.with_mmp, window_step=step,
+                                    still_share=cfg.still_clips)
         self.val_set = None
         if self.split.val:
             full = VideoClips(cfg.data, self.split.val, arch.frames, patch=None, augment=False,

@@ -94,6 +94,34 @@ def test_video_clips_consecutive_and_rotated(data):
     assert orientations == {(1.0, 0.0), (-1.0, 0.0), (0.0, 1.0), (0.0, -1.0)}
 
 
+def test_video_clips_still_share(data):
+    """Still clips: the sharp clip as input (channel 2 encodes frame+100 in the sharp set, frame in the blurry one)
+    and zero MMP; the share of still items follows still_share; 0 leaves every item as it was."""
+    ranges = [Range("a", 0, 6), Range("b", 0, 5)]
+    plain = VideoClips(data, ranges, frames=3, patch=8, seed=4, with_mmp=True)
+    none = VideoClips(data, ranges, frames=3, patch=8, seed=4, with_mmp=True, still_share=0.0)
+    every = VideoClips(data, ranges, frames=3, patch=8, seed=4, with_mmp=True, still_share=1.0)
+    half = VideoClips(data, ranges, frames=3, patch=8, seed=4, with_mmp=True, still_share=0.5)
+    stills = 0
+    for epoch in range(20):
+        for ds in (plain, none, every, half):
+            ds.set_epoch(epoch)
+        for i in range(len(plain)):
+            a, b = plain[i], none[i]
+            assert all(torch.equal(a[k], b[k]) for k in a)
+            s = every[i]
+            assert torch.equal(s["blur"], s["sharp"]) and torch.equal(s["sharp"], a["sharp"])
+            assert float(s["mmp"].abs().max()) == 0.0 and float(a["mmp"].max()) > 0
+            h = half[i]
+            still = torch.equal(h["blur"], h["sharp"])
+            assert still or torch.equal(h["blur"], a["blur"])
+            stills += still
+    total = 20 * len(plain)
+    assert 0.3 * total < stills < 0.7 * total
+    with pytest.raises(ValueError, match="still_share"):
+        VideoClips(data, ranges, frames=3, still_share=1.5)
+
+
 def test_lazy_handle_and_workers(data):
     ds = PriorClips(data, [Range("a", 0, 6)], patch=8, seed=2)
     assert ds._h5 is None
