@@ -1,7 +1,8 @@
 """Train the bundled weights (`sample-prior`, `sample-deblur`) from scratch: the one reproducible command.
 
     python bench/train_bundled.py --photos PHOTO_DIR --work bundled/ [--prior-steps 3000] [--deblur-steps 6000]
-        [--finetune-steps 2200 3000]
+        [--finetune-steps 2200 3000 1000 --finetune-lr 3e-4 3e-4 1e-4 --finetune-ema 0 0 0.995
+         --finetune-still 0 0 0.25]
 
 PHOTO_DIR holds extra training photographs (we used 24 of Debian's desktop backgrounds, see docs/training.md);
 scikit-image's default sample photographs are always added, and its `coffee` and `rocket` never are (they make
@@ -11,8 +12,9 @@ the held-out footage). Steps, in order, each resumable (rerun the same command a
 2. `mmp synthesize --frames 7-13`: stride 1 for MMP-Net, non-overlapping windows (true video) for MMP-RNN;
 3. `mmp train-prior --recipe cpu` with more steps, then `mmp train-deblur --recipe cpu` with more steps on top
    of that prior (bf16 autocast on CPUs with native bf16); each `--finetune-steps N` adds one MMP-RNN stage
-   (`--init-from` the previous stage's best.pt, lr 3e-4 cosine, batch 8; stage k uses seed k, hence other
-   crops and another validation split). The values the weights were trained with are pinned here (lr 1e-3 for the
+   (`--init-from` the previous stage's best.pt, cosine from `--finetune-lr`, batch 8, with `--finetune-ema` and
+   `--finetune-still` (a share of still clips, train-deblur --still-clips), one value per stage or one for all; stage
+   k uses seed k, hence other crops and another validation split). The values the weights were trained with are pinned here (lr 1e-3 for the
    first stage, no weight average), so the command reproduces them whatever the `cpu` recipe says today;
 4. scores the exported files on held-out footage (photographs and camera paths never used in training) and on `--eval DATA`
    files if given (e.g. footage made by bench/other_footage.py);
@@ -77,9 +79,20 @@ def main() -> None:
     p.add_argument("--finetune-steps", type=int, nargs="*", default=[],
                    help="fine-tuning stages after the first MMP-RNN run: one number of steps per stage, each starting from "
                         "the previous stage's best.pt at a low learning rate")
-    p.add_argument("--finetune-lr", type=float, default=3e-4)
+    p.add_argument("--finetune-lr", type=float, nargs="+", default=[3e-4],
+                   help="peak learning rate of each fine-tuning stage (one value: the same for all)")
+    p.add_argument("--finetune-ema", type=float, nargs="+", default=[0.0],
+                   help="weight-average decay of each fine-tuning stage (one value: the same for all)")
+    p.add_argument("--finetune-still", type=float, nargs="+", default=[0.0],
+                   help="share of still clips (--still-clips) of each fine-tuning stage (one value: the same for all)")
     p.add_argument("--finetune-batch", type=int, default=8)
     a = p.parse_args()
+    stages = len(a.finetune_steps)
+    for opt in ("finetune_lr", "finetune_ema", "finetune_still"):
+        values = getattr(a, opt)
+        if len(values) not in (1, stages) and stages:
+            p.error(f"--{opt.replace('_', '-')}: give one value, or one per stage ({stages})")
+        setattr(a, opt, values * stages if len(values) == 1 else values)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from mmpmodel.precision import resolve_precision
 
@@ -110,11 +123,12 @@ def main() -> None:
     # 3b. optional fine-tuning from that best.pt: the gain appears only once the learning rate is low (docs/training.md),
     # so a second cosine from 3e-4 with twice the batch (another seed: other crops) continues where the first ended
     final_run = deblur_run
-    for stage, steps in enumerate(a.finetune_steps, start=1):
+    for stage, (steps, lr, ema, still) in enumerate(zip(a.finetune_steps, a.finetune_lr, a.finetune_ema,
+                                                        a.finetune_still), start=1):
         previous, final_run = final_run, work / "runs" / ("deblur_ft" if stage == 1 else f"deblur_ft{stage}")
         train_deblur(video_h5, final_run, recipe="cpu", prior=str(prior_run / "best.pt"),
                      init_from=str(previous / "best.pt"), steps=steps, batch_size=a.finetune_batch,
-                     lr=a.finetune_lr, warmup_steps=20, val_every=200, seed=stage, ema=0.0,
+                     lr=lr, warmup_steps=20, val_every=200, seed=stage, ema=ema, still_clips=still,
                      resume=(final_run / "last.pt").exists())
 
     # 4. the bundled files (float16), scored on held-out footage as shipped
@@ -148,8 +162,10 @@ def main() -> None:
             "recipe": (f"cpu ({cfg.get('steps')} steps; precision {cfg.get('precision', 'fp32')})" if kind == "prior"
                        or not a.finetune_steps else
                        f"cpu ({a.deblur_steps} steps, lr {pinned['lr']:g}; precision {precision}), then fine-tuned "
-                       + " + ".join(map(str, a.finetune_steps)) + f" steps (batch {cfg.get('batch_size')}, lr "
-                       f"{cfg.get('lr'):g} cosine, one stage each, seeds 1..{len(a.finetune_steps)})"),
+                       + " + ".join(f"{n} (lr {lr:g}" + (f", ema {e:g}" if e else "") + (f", still {s:g}" if s else "")
+                                    + ")" for n, lr, e, s in zip(a.finetune_steps, a.finetune_lr, a.finetune_ema,
+                                                                 a.finetune_still))
+                       + f" steps (batch {cfg.get('batch_size')}, cosine, one stage each, seeds 1..{stages})"),
             "data": data_desc, "command": command, "metrics": {"heldout": scores[kind]},
             "description": ("MMP-Net trained on synthetic sample footage" if kind == "prior" else
                             "MMP-RNN with sample-prior inside, trained on synthetic sample footage"),
