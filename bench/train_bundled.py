@@ -2,7 +2,7 @@
 
     python bench/train_bundled.py --photos PHOTO_DIR --work bundled/ [--prior-steps 3000] [--deblur-steps 6000]
         [--finetune-steps 2200 3000 1000 --finetune-lr 3e-4 3e-4 1e-4 --finetune-ema 0 0 0.995
-         --finetune-still 0 0 0.25]
+         --finetune-still 0 0 0.25 --finetune-preset - A4B4C16F10 -]
 
 PHOTO_DIR holds extra training photographs (we used 24 of Debian's desktop backgrounds, see docs/training.md);
 scikit-image's default sample photographs are always added, and its `coffee` and `rocket` never are (they make
@@ -85,10 +85,13 @@ def main() -> None:
                    help="weight-average decay of each fine-tuning stage (one value: the same for all)")
     p.add_argument("--finetune-still", type=float, nargs="+", default=[0.0],
                    help="share of still clips (--still-clips) of each fine-tuning stage (one value: the same for all)")
+    p.add_argument("--finetune-preset", nargs="+", default=["-"],
+                   help="preset of each fine-tuning stage ('-': the previous stage's); a deeper one (more A or B) grows "
+                        "the previous stage's weights, its added RDBs starting as the identity (mmpmodel/grow.py)")
     p.add_argument("--finetune-batch", type=int, default=8)
     a = p.parse_args()
     stages = len(a.finetune_steps)
-    for opt in ("finetune_lr", "finetune_ema", "finetune_still"):
+    for opt in ("finetune_lr", "finetune_ema", "finetune_still", "finetune_preset"):
         values = getattr(a, opt)
         if len(values) not in (1, stages) and stages:
             p.error(f"--{opt.replace('_', '-')}: give one value, or one per stage ({stages})")
@@ -123,10 +126,11 @@ def main() -> None:
     # 3b. optional fine-tuning from that best.pt: the gain appears only once the learning rate is low (docs/training.md),
     # so a second cosine from 3e-4 with twice the batch (another seed: other crops) continues where the first ended
     final_run = deblur_run
-    for stage, (steps, lr, ema, still) in enumerate(zip(a.finetune_steps, a.finetune_lr, a.finetune_ema,
-                                                        a.finetune_still), start=1):
+    for stage, (steps, lr, ema, still, preset) in enumerate(zip(a.finetune_steps, a.finetune_lr, a.finetune_ema,
+                                                                a.finetune_still, a.finetune_preset), start=1):
         previous, final_run = final_run, work / "runs" / ("deblur_ft" if stage == 1 else f"deblur_ft{stage}")
-        train_deblur(video_h5, final_run, recipe="cpu", prior=str(prior_run / "best.pt"),
+        grow = {"preset": preset} if preset != "-" else {}
+        train_deblur(video_h5, final_run, recipe="cpu", prior=str(prior_run / "best.pt"), **grow,
                      init_from=str(previous / "best.pt"), steps=steps, batch_size=a.finetune_batch,
                      lr=lr, warmup_steps=20, val_every=200, seed=stage, ema=ema, still_clips=still,
                      resume=(final_run / "last.pt").exists())
@@ -163,8 +167,9 @@ def main() -> None:
                        or not a.finetune_steps else
                        f"cpu ({a.deblur_steps} steps, lr {pinned['lr']:g}; precision {precision}), then fine-tuned "
                        + " + ".join(f"{n} (lr {lr:g}" + (f", ema {e:g}" if e else "") + (f", still {s:g}" if s else "")
-                                    + ")" for n, lr, e, s in zip(a.finetune_steps, a.finetune_lr, a.finetune_ema,
-                                                                 a.finetune_still))
+                                    + (f", grown to {g}" if g != "-" else "") + ")"
+                                    for n, lr, e, s, g in zip(a.finetune_steps, a.finetune_lr, a.finetune_ema,
+                                                              a.finetune_still, a.finetune_preset))
                        + f" steps (batch {cfg.get('batch_size')}, cosine, one stage each, seeds 1..{stages})"),
             "data": data_desc, "command": command, "metrics": {"heldout": scores[kind]},
             "description": ("MMP-Net trained on synthetic sample footage" if kind == "prior" else

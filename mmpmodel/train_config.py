@@ -69,7 +69,8 @@ class TrainConfig:
                          "is what is validated and saved as the model of best.pt/last.pt (last.pt also keeps the "
                          "training weights, for --resume).", min=0.0, fraction=True)
     init_from: str | None = _f(None, "Start from these weights (a checkpoint path or a registered name) instead of "
-                                     "a fresh initialisation.", path=True, resume=False)
+                                     "a fresh initialisation. train-deblur: a deeper --preset (larger A or B) grows "
+                                     "them, the added RDBs starting as the identity.", path=True, resume=False)
     device: str | None = _f(None, "cpu, cuda or cuda:N (default: cuda when available).", resume=False,
                             runtime=True)
     workers: int | None = _f(None, "DataLoader worker processes (default 0 on CPU, 4 on GPU).", min=0,

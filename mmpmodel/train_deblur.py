@@ -31,7 +31,8 @@ from .losses import charbonnier, gradient_loss, motion_magnitude_loss
 from .metrics import psnr, tensor_to_uint8
 from .mmpnet import MMPNet
 from .mmprnn import MMPRNN, RADIUS
-from .presets import parse_preset
+from .grow import can_grow, grow_state_dict
+from .presets import MMPRNNConfig, parse_preset
 from .runs import check_new_or_resume, data_fingerprint, resolve_checkpoint, state_sha256
 from .train_config import DeblurTrainConfig, defaults, prepare, resume_keys, to_dict
 from .train_loop import Task, fit, save_strip, strip_path
@@ -143,11 +144,15 @@ class DeblurTask(Task):
         if cfg.init_from and not resume:
             path = resolve_checkpoint(cfg.init_from, "--init-from checkpoint", kind="deblur")
             ck = load_checkpoint(path, kind="deblur")
+            start = MMPRNNConfig.from_dict(ck["config"]["model"]) if "model" in ck["config"] else None
             try:
-                model.load_deblur_state_dict(ck["model"])
+                if start is not None and can_grow(start, arch):  # a deeper preset: the added RDBs start as identity
+                    model.load_deblur_state_dict(grow_state_dict(ck["model"], start, arch, model.deblur_state_dict()))
+                else:
+                    model.load_deblur_state_dict(ck["model"])
             except FormatError as exc:
                 raise FormatError(f"{path}: does not fit preset {arch.name} ({exc}); pass the preset it was trained "
-                                  f"with ({ck['config'].get('preset')})") from None
+                                  f"with ({ck['config'].get('preset')}) or a deeper one (more A or B)") from None
             self.init_sha256 = state_sha256(ck["model"])
             log.info("MMP-RNN initialised from %s (step %s)", path, ck.get("step"))
         self.model = model.to(info.device)

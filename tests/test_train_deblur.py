@@ -151,6 +151,19 @@ def test_init_from_and_prior_checks_on_resume(setup, tmp_path):
     assert _run(setup, tmp_path / "a", prior=None, steps=6, resume=True)["steps"] == 6
 
 
+def test_init_from_a_shallower_preset_grows_it(setup, tmp_path):
+    torch.set_num_threads(1)
+    first = _run(setup, tmp_path / "a")
+    grown = _run(setup, tmp_path / "g", preset="A2B3C4F5", prior=None, init_from=tmp_path / "a" / "last.pt",
+                 steps=1, lr=1e-12)
+    assert grown["preset"] == "A2B3C4F5"
+    clip = torch.rand(1, 5, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(grown["model"].eval()(clip), first["model"].eval()(clip), rtol=0, atol=1e-5)
+    with pytest.raises(Exception, match="deeper one"):  # a wider preset cannot take the weights
+        _run(setup, tmp_path / "w", preset="A2B3C6F5", prior=None, init_from=tmp_path / "a" / "last.pt", steps=1)
+
+
 def test_cli_preset_and_deprecated_model_alias(setup, tmp_path):
     torch.set_num_threads(1)
     data, prior = setup
