@@ -177,14 +177,18 @@ def recipes_cmd(task, as_json):
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available, else cpu).")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="fp32", show_default=True,
               help="Number format of the network (fp32: the published numbers); recorded in the JSON.")
-def eval_cmd(checkpoint, data, protocol, json_path, save, device, precision):
+@click.option("--prior-source", type=click.Choice(["net", "gt", "zero"]), default="net", show_default=True,
+              help="What a deblurring model's MMAM is fed: net (its MMP-Net), gt (the stored MMP, Table 5's bound) or "
+                   "zero (no motion); comparing them shows how much the model uses its prior.")
+def eval_cmd(checkpoint, data, protocol, json_path, save, device, precision, prior_source):
     """PSNR/SSIM (deblurring) or L1 (prior) with params, GMACs and seconds per frame."""
     from mmpmodel.evaluate import evaluate
     from mmpmodel.runs import write_json
     from mmpmodel.weights import resolve_weights
 
     checkpoint = resolve_weights(checkpoint)
-    result = evaluate(checkpoint, data, protocol=protocol, save=save, device=device, precision=precision)
+    result = evaluate(checkpoint, data, protocol=protocol, save=save, device=device, precision=precision,
+                      prior_source=prior_source)
     if json_path is not None:
         write_json(json_path, result)
     _echo_json(result)

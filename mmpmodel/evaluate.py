@@ -5,6 +5,9 @@ frames replicated at the ends, so every frame has an output). PSNR and SSIM are 
 frames, and averaged over all scored frames (per sequence and overall). Protocols:
   paper - skip the first and last 2 frames of every sequence, as the published numbers did;
   all   - score every frame.
+``prior_source`` says what the MMAM of a deblurring checkpoint is fed: ``net`` (its MMP-Net, as in use), ``gt`` (the
+stored ground-truth MMP, clipped to [0, 1]: Table 5's bound at test time) or ``zero`` (no motion anywhere). Comparing
+the three shows how much a trained network relies on its prior.
 Prior checkpoints: mean L1 per pixel against the stored MMP clipped to [0, 1], next to the L1 of always predicting
 the data's mean MMP (the baseline a useful prior must beat).
 Both report parameters, GMACs per frame at the data's frame size and measured seconds per frame.
@@ -33,9 +36,11 @@ from .profile import count_macs, count_parameters
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PROTOCOLS", "scored_indices", "evaluate", "evaluate_deblur", "evaluate_prior", "save_png"]
+__all__ = ["PROTOCOLS", "PRIOR_SOURCES", "scored_indices", "evaluate", "evaluate_deblur", "evaluate_prior", "save_png"]
 
 PROTOCOLS = ("paper", "all")
+#: What the MMAM of a deblurring checkpoint is fed (see the module docstring).
+PRIOR_SOURCES = ("net", "gt", "zero")
 #: Frames the published protocol leaves out at each end of a sequence.
 PAPER_SKIP = 2
 
@@ -71,13 +76,24 @@ def _sync(device: torch.device) -> None:
 
 def evaluate_deblur(model, data: str | Path, protocol: str = "paper", save: str | Path | None = None,
                     device: torch.device | str = "cpu", progress: bool | None = None,
-                    precision: str | None = "fp32") -> dict:
-    """PSNR/SSIM of an MMP-RNN over every sequence of ``data``; see the module docstring for the protocol."""
+                    precision: str | None = "fp32", prior_source: str = "net") -> dict:
+    """PSNR/SSIM of an MMP-RNN over every sequence of ``data``; see the module docstring for the protocol and
+    ``prior_source``."""
     scored_indices(5, protocol)  # validates the name
+    if prior_source not in PRIOR_SOURCES:
+        raise InputError(f"unknown prior source {prior_source!r}; use one of {', '.join(PRIOR_SOURCES)}")
+    if prior_source != "net" and model.mmam is None:
+        raise InputError(f"{model.config.name} has no MMAM to feed; --prior-source {prior_source} applies to "
+                         "models with a prior (use net)")
     device = torch.device(device)
     model, precision = for_inference(model, precision, device)  # fp32 by default: published numbers stay put
     ds = open_data(data)  # checked once; reads name a damaged shard
     infos = ds.infos
+    if prior_source == "gt":
+        missing = [s.name for s in infos if not s.has_mmp]
+        if missing:
+            raise InputError(f"{data}: sequence {missing[0]} has no stored MMP to feed (--prior-source gt); "
+                             "synthesize the data with MMP or use --prior-source net")
     seqs, all_p, all_s, all_in, model_seconds = {}, [], [], [], 0.0
     total_frames = sum(s.frames for s in infos)
     bar = tqdm(total=total_frames, desc="eval", unit="frame", disable=None if progress is None else not progress)
@@ -102,8 +118,9 @@ def evaluate_deblur(model, data: str | Path, protocol: str = "paper", save: str 
 
             for t in range(info.frames):
                 frame = _frame_tensor(ds.read(info.name, "blur", t), device)
+                mmp = _fed_mmp(ds, info.name, t, frame, prior_source)
                 start = time.perf_counter()
-                ready = stepper.push(frame)
+                ready = stepper.push(frame, mmp)
                 _sync(device)
                 model_seconds += time.perf_counter() - start
                 score(ready)
@@ -126,7 +143,18 @@ def evaluate_deblur(model, data: str | Path, protocol: str = "paper", save: str 
             "psnr": float(np.mean(all_p)), "ssim": float(np.mean(all_s)), "frames": len(all_p), "sequences": seqs,
             "psnr_input": float(np.mean(all_in)),
             "params": count_parameters(model), "gmacs": _gmacs(model, (w, h)), "size": [w, h],
-            "seconds_per_frame": model_seconds / max(total_frames, 1), "device": str(device), "precision": precision}
+            "seconds_per_frame": model_seconds / max(total_frames, 1), "device": str(device), "precision": precision,
+            "prior_source": prior_source}
+
+
+def _fed_mmp(ds, name: str, t: int, frame: torch.Tensor, prior_source: str) -> torch.Tensor | None:
+    """The map MMAM gets for frame t: None (MMP-Net's own), the stored MMP clipped to [0, 1], or zeros."""
+    if prior_source == "net":
+        return None
+    if prior_source == "zero":
+        return frame.new_zeros(1, 1, *frame.shape[-2:])
+    m = np.clip(ds.read(name, "mmp", t).astype(np.float32), 0.0, 1.0)
+    return torch.from_numpy(m).to(frame.device)[None, None]
 
 
 def _gmacs(model, size) -> float:
@@ -189,16 +217,20 @@ def evaluate_prior(model, data: str | Path, device: torch.device | str = "cpu", 
 
 
 def evaluate(checkpoint: str | Path, data: str | Path, protocol: str = "paper", save: str | Path | None = None,
-             device: str | None = None, progress: bool | None = None, precision: str | None = "fp32") -> dict:
+             device: str | None = None, progress: bool | None = None, precision: str | None = "fp32",
+             prior_source: str = "net") -> dict:
     """Score ``checkpoint`` (prior or deblurring) on ``data``: the `mmp eval` command."""
     dev = resolve_device(device)
     kind, net, ck = load_any(checkpoint, map_location="cpu")
     if kind == "prior":
         if save is not None:
             log.warning("--save applies to deblurring checkpoints; ignored for a prior")
+        if prior_source != "net":
+            raise InputError(f"{checkpoint}: --prior-source applies to deblurring checkpoints, this is a prior")
         result = evaluate_prior(net, data, dev, progress, precision=precision)
     else:
-        result = evaluate_deblur(net, data, protocol, save, dev, progress, precision=precision)
+        result = evaluate_deblur(net, data, protocol, save, dev, progress, precision=precision,
+                                 prior_source=prior_source)
     result["checkpoint"] = str(checkpoint)
     result["step"] = ck.get("step")
     return result

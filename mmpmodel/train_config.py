@@ -122,6 +122,10 @@ class DeblurTrainConfig(TrainConfig):
     grad_form: str = _f("paper", "Gradient term: paper (eq. 7, squared forward differences) or reference (L1 of "
                                  "gradient magnitudes, the authors' code).", choices=("paper", "reference"))
     skip_lr_scale: float = _f(1.0, "Learning-rate multiplier of the 9x9 global skip convolution.", positive=True)
+    mmam_gain: float = _f(1.0, "Multiply the initial weights of MMAM's first 1x1 conv by this (fresh runs only; "
+                               "--init-from and --resume keep their weights). MMP is about 0.03 on average, so at 1 "
+                               "its variations barely move the features and short runs learn to ignore the map.",
+                          positive=True)
     mmam: bool = _f(True, "Motion-magnitude attention (ablation: --no-mmam).", flag="--mmam/--no-mmam")
     l_state: bool = _f(True, "Non-deblurred feature state l (ablation: --no-l-state).",
                        flag="--l-state/--no-l-state")

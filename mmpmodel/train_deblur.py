@@ -155,6 +155,9 @@ class DeblurTask(Task):
                                   f"with ({ck['config'].get('preset')}) or a deeper one (more A or B)") from None
             self.init_sha256 = state_sha256(ck["model"])
             log.info("MMP-RNN initialised from %s (step %s)", path, ck.get("step"))
+        elif model.mmam is not None and cfg.mmam_gain != 1.0:
+            with torch.no_grad():
+                model.mmam.gamma[0].weight.mul_(cfg.mmam_gain)
         self.model = model.to(info.device)
         self.loss_prior = self.prior_net.to(info.device) if (cfg.mm_weight and self.prior_net is not None) else None
         self._input_psnr = None

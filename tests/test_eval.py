@@ -92,3 +92,45 @@ def test_clean_errors(setup, tmp_path):
     junk.write_bytes(b"\x00\x01 not a checkpoint")
     res = CliRunner().invoke(main, ["eval", "--model", str(junk), "--data", str(data)])
     assert res.exit_code == 2 and "model.pt: not an MMP checkpoint" in res.output
+
+
+def test_prior_source_feeds_the_stored_map_or_zeros(setup, tmp_path):
+    """--prior-source gt / zero score what forward_all gives with those maps passed explicitly; net differs."""
+    from mmpmodel.checkpoint import load_deblur
+    from mmpmodel.evaluate import evaluate
+    from mmpmodel.metrics import tensor_to_uint8
+
+    data, _, ck = setup
+    model, _ = load_deblur(ck)
+    with torch.no_grad():  # make MMAM matter: a strong response to the map
+        model.mmam.gamma[-1].weight.mul_(50.0)
+        model.decoder[-1].weight.mul_(50.0)
+    strong = tmp_path / "strong.pt"
+    raw = torch.load(ck, weights_only=True)
+    raw["model"] = model.deblur_state_dict()
+    torch.save(raw, strong)
+    results = {src: evaluate(strong, data, protocol="all", progress=False, prior_source=src)
+               for src in ("net", "gt", "zero")}
+    with h5py.File(data) as f, torch.no_grad():
+        for src in ("gt", "zero"):
+            ps = []
+            for name in ("s0", "s1"):
+                g = f["sequences"][name]
+                clip = torch.from_numpy(g["blur"][:]).permute(0, 3, 1, 2)[None].float() / 255
+                maps = torch.from_numpy(np.clip(g["mmp"][:].astype(np.float32), 0, 1))[None, :, None]
+                if src == "zero":
+                    maps = torch.zeros_like(maps)
+                out = model.forward_all(clip, maps)[0]
+                ps += [psnr(tensor_to_uint8(out[t]), g["sharp"][t]) for t in range(7)]
+            assert results[src]["psnr"] == pytest.approx(np.mean(ps), abs=1e-3)
+            assert results[src]["prior_source"] == src
+    assert results["net"]["psnr"] != results["gt"]["psnr"]  # the map reaches the network
+
+
+def test_prior_source_errors(setup, tmp_path):
+    data, prior_ck, ck = setup
+    res = CliRunner().invoke(main, ["eval", "--model", str(prior_ck), "--data", str(data), "--prior-source", "gt"])
+    assert res.exit_code == 2 and "prior.pt: --prior-source applies to deblurring checkpoints" in res.output
+    _, noprior_ck, _ = random_checkpoints(tmp_path, preset="A1B1C4F5-nommam")
+    res = CliRunner().invoke(main, ["eval", "--model", str(noprior_ck), "--data", str(data), "--prior-source", "zero"])
+    assert res.exit_code == 2 and "has no MMAM" in res.output and "Traceback" not in res.output

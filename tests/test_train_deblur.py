@@ -176,3 +176,20 @@ def test_cli_preset_and_deprecated_model_alias(setup, tmp_path):
     assert res.exit_code == 0 and "--model is deprecated; use --preset" in res.stderr
     res = CliRunner().invoke(main, ["train-deblur", "--out", str(tmp_path / "n"), *args])
     assert res.exit_code == 2 and "--preset" in res.output
+
+
+def test_mmam_gain_scales_only_a_fresh_start(setup, tmp_path):
+    """--mmam-gain multiplies the initial weights of MMAM's first 1x1 conv and nothing else; --init-from keeps the
+    weights it loads."""
+    torch.set_num_threads(1)
+    still = dict(steps=1, lr=1e-12, val_every=1)  # one step at a negligible rate: the weights stay the initial ones
+    plain = _run(setup, tmp_path / "g1", **still)["model"].state_dict()
+    gained = _run(setup, tmp_path / "g5", mmam_gain=5.0, **still)["model"].state_dict()
+    key = "mmam.gamma.0.weight"
+    torch.testing.assert_close(gained[key], 5.0 * plain[key], rtol=0, atol=1e-8)
+    for name in plain:
+        if name != key:
+            torch.testing.assert_close(gained[name], plain[name], rtol=0, atol=1e-8)
+    loaded = _run(setup, tmp_path / "i5", mmam_gain=5.0, prior=None, init_from=tmp_path / "g1" / "last.pt",
+                  **still)["model"].state_dict()
+    torch.testing.assert_close(loaded[key], plain[key], rtol=0, atol=1e-8)
