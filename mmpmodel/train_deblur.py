@@ -155,7 +155,7 @@ class DeblurTask(Task):
                                   f"with ({ck['config'].get('preset')}) or a deeper one (more A or B)") from None
             self.init_sha256 = state_sha256(ck["model"])
             log.info("MMP-RNN initialised from %s (step %s)", path, ck.get("step"))
-        elif model.mmam is not None and cfg.mmam_gain != 1.0:
+        elif not resume and model.mmam is not None and cfg.mmam_gain != 1.0:  # a fresh start (resume loads last.pt)
             with torch.no_grad():
                 model.mmam.gamma[0].weight.mul_(cfg.mmam_gain)
         self.model = model.to(info.device)
