@@ -20,6 +20,17 @@ the held-out footage). Steps, in order, each resumable (rerun the same command a
    files if given (e.g. footage made by bench/other_footage.py);
 5. writes the weights (float16, no optimizer state) to mmpmodel/weights/ with their registry entry (index.json:
    architecture, recipe, data, this command, metrics, sha256).
+
+More footage per fine-tuning stage: `--finetune-sequences N ...` renders N sequences (seed 42, the same photographs,
+other camera paths) for that stage instead of the 30-sequence training data ('-' keeps it). Four times the
+sequences was the first lever measured to move the deblurring gain (docs/training.md). `--init-from sample-deblur`
+(a checkpoint or a registered name, with `--init-prior`) starts the fine-tuning stages from those weights and skips
+step 3's first runs, so the shipped weights can be extended without retraining them:
+
+    python bench/train_bundled.py --photos photos/train --work bundled/ --init-from sample-deblur \
+        --finetune-steps 1500 --finetune-sequences 120 --eval other.h5 other2.h5
+
+(photos/ from bench/debian_photos.py). The registry entry then records the starting weights' own entry as well.
 """
 from __future__ import annotations
 
@@ -27,6 +38,7 @@ import argparse
 import json
 import logging
 import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -36,16 +48,17 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mmpdata.footage import DEFAULT_IMAGES, UNSEEN_IMAGES, render_sample_footage  # noqa: E402
+from mmpdata.footage import DEFAULT_IMAGES, IMAGE_SUFFIXES, UNSEEN_IMAGES, render_sample_footage  # noqa: E402
 from mmpdata.pipeline import synthesize  # noqa: E402
 from mmpmodel.checkpoint import save_checkpoint  # noqa: E402
 from mmpmodel.evaluate import evaluate  # noqa: E402
 from mmpmodel.train_deblur import train_deblur  # noqa: E402
 from mmpmodel.train_prior import train_prior  # noqa: E402
-from mmpmodel.weights import INDEX, WEIGHTS_DIR, sha256_file  # noqa: E402
+from mmpmodel.weights import INDEX, WEIGHTS_DIR, registry, resolve_weights, sha256_file  # noqa: E402
 
 log = logging.getLogger("train_bundled")
 SIZE = (192, 128)
+FINETUNE_SEED = 42  # camera paths of the larger fine-tuning footage (the 30-sequence training footage uses 21)
 KEEP = ("format", "version", "kind", "config", "model", "prior", "step", "metrics")
 
 
@@ -89,9 +102,19 @@ def main() -> None:
                    help="preset of each fine-tuning stage ('-': the previous stage's); a deeper one (more A or B) grows "
                         "the previous stage's weights, its added RDBs starting as the identity (mmpmodel/grow.py)")
     p.add_argument("--finetune-batch", type=int, default=8)
+    p.add_argument("--finetune-sequences", nargs="+", default=["-"],
+                   help="footage of each fine-tuning stage: N renders N sequences (seed 42) of the same photographs "
+                        "for it; '-' uses the training footage (30 sequences, --sequences)")
+    p.add_argument("--init-from", default=None,
+                   help="start the fine-tuning stages from this MMP-RNN (a checkpoint or a registered name such as "
+                        "sample-deblur) instead of training the prior and the first MMP-RNN run")
+    p.add_argument("--init-prior", default="sample-prior",
+                   help="with --init-from: the MMP-Net that was trained with it (exported as sample-prior)")
     a = p.parse_args()
     stages = len(a.finetune_steps)
-    for opt in ("finetune_lr", "finetune_ema", "finetune_still", "finetune_preset"):
+    if a.init_from and not stages:
+        p.error("--init-from starts the fine-tuning stages: give --finetune-steps")
+    for opt in ("finetune_lr", "finetune_ema", "finetune_still", "finetune_preset", "finetune_sequences"):
         values = getattr(a, opt)
         if len(values) not in (1, stages) and stages:
             p.error(f"--{opt.replace('_', '-')}: give one value, or one per stage ({stages})")
@@ -101,37 +124,56 @@ def main() -> None:
 
     precision = resolve_precision(a.precision, torch.device("cpu")) if a.precision == "auto" else a.precision
     work = a.work
-    photos = sorted(str(f) for f in a.photos.iterdir() if f.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    previous_entries = registry()  # read before step 5 rewrites it: --init-from's entry describes the start
+    photos = sorted(str(f) for f in a.photos.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
     images = photos + [n for n in DEFAULT_IMAGES if n not in UNSEEN_IMAGES]
     t0 = time.time()
 
     # 1-2. footage and data
-    render_sample_footage(work / "footage", sequences=a.sequences, frames=a.frames, size=SIZE, seed=21,
-                          split=False, images=images)
     render_sample_footage(work / "heldout_footage", sequences=4, frames=100, size=SIZE, seed=99, split=False,
                           images=UNSEEN_IMAGES)
     prior_h5, video_h5, heldout_h5 = work / "prior.h5", work / "video.h5", work / "heldout.h5"
-    synthesize(work / "footage", prior_h5, flow="dis", frames="7-13", stride=1, seed=1)
-    synthesize(work / "footage", video_h5, flow="dis", frames="7-13", stride=None, seed=1)
     synthesize(work / "heldout_footage", heldout_h5, flow="dis", frames="7-13", stride=None, seed=3)
+    if not a.init_from or "-" in a.finetune_sequences:
+        render_sample_footage(work / "footage", sequences=a.sequences, frames=a.frames, size=SIZE, seed=21,
+                              split=False, images=images)
+        synthesize(work / "footage", video_h5, flow="dis", frames="7-13", stride=None, seed=1)
+    stage_data = {}
+    for n in sorted({int(v) for v in a.finetune_sequences if v != "-"}):
+        render_sample_footage(work / f"footage_{n}", sequences=n, frames=a.frames, size=SIZE, seed=FINETUNE_SEED,
+                              split=False, images=images)
+        stage_data[str(n)] = work / f"video_{n}.h5"
+        synthesize(work / f"footage_{n}", stage_data[str(n)], flow="dis", frames="7-13", stride=None, seed=1)
 
-    # 3. training (resumable: rerun the command)
+    # 3. training (resumable: rerun the command), or the weights to start from
     prior_run, deblur_run = work / "runs" / "prior", work / "runs" / "deblur"
-    train_prior(prior_h5, prior_run, recipe="cpu", steps=a.prior_steps, resume=(prior_run / "last.pt").exists())
+    if a.init_from:
+        # copies, so that exporting into mmpmodel/weights cannot change what a rerun starts from
+        deblur_run.mkdir(parents=True, exist_ok=True)
+        prior_run.mkdir(parents=True, exist_ok=True)
+        for src, dst in ((resolve_weights(a.init_from, "deblur"), deblur_run / "best.pt"),
+                         (resolve_weights(a.init_prior, "prior"), prior_run / "best.pt")):
+            if not dst.exists():
+                shutil.copyfile(src, dst)
+    else:
+        synthesize(work / "footage", prior_h5, flow="dis", frames="7-13", stride=1, seed=1)
+        train_prior(prior_h5, prior_run, recipe="cpu", steps=a.prior_steps, resume=(prior_run / "last.pt").exists())
     extra = {"preset": a.preset} if a.preset else {}
     pinned = {"lr": 1e-3, "ema": 0.0}  # the cpu recipe's values when sample-deblur's first stage was trained
-    train_deblur(video_h5, deblur_run, recipe="cpu", prior=str(prior_run / "best.pt"), steps=a.deblur_steps,
-                 precision=precision, resume=(deblur_run / "last.pt").exists(), **pinned, **extra)
+    if not a.init_from:
+        train_deblur(video_h5, deblur_run, recipe="cpu", prior=str(prior_run / "best.pt"), steps=a.deblur_steps,
+                     precision=precision, resume=(deblur_run / "last.pt").exists(), **pinned, **extra)
 
     # 3b. optional fine-tuning from that best.pt: the gain appears only once the learning rate is low (docs/training.md),
     # so a second cosine from 3e-4 with twice the batch (another seed: other crops) continues where the first ended
     final_run = deblur_run
-    for stage, (steps, lr, ema, still, preset) in enumerate(zip(a.finetune_steps, a.finetune_lr, a.finetune_ema,
-                                                                a.finetune_still, a.finetune_preset), start=1):
+    for stage, (steps, lr, ema, still, preset, seqs) in enumerate(
+            zip(a.finetune_steps, a.finetune_lr, a.finetune_ema, a.finetune_still, a.finetune_preset,
+                a.finetune_sequences), start=1):
         previous, final_run = final_run, work / "runs" / ("deblur_ft" if stage == 1 else f"deblur_ft{stage}")
         grow = {"preset": preset} if preset != "-" else {}
-        train_deblur(video_h5, final_run, recipe="cpu", prior=str(prior_run / "best.pt"), **grow,
-                     init_from=str(previous / "best.pt"), steps=steps, batch_size=a.finetune_batch,
+        train_deblur(stage_data.get(seqs, video_h5), final_run, recipe="cpu", prior=str(prior_run / "best.pt"),
+                     **grow, init_from=str(previous / "best.pt"), steps=steps, batch_size=a.finetune_batch,
                      lr=lr, warmup_steps=20, val_every=200, seed=stage, ema=ema, still_clips=still,
                      resume=(final_run / "last.pt").exists())
 
@@ -156,22 +198,40 @@ def main() -> None:
     data_desc = (f"mmp sample-footage (192x128, GOPRO-like blur, seed 21) of {len(images)} photographs "
                  f"({len(photos)} Debian desktop backgrounds + scikit-image's {', '.join(images[len(photos):])}), "
                  f"{a.sequences} sequences x {a.frames} frames; synthesize --flow dis --frames 7-13")
-    prior_cfg = json.loads((prior_run / "config.json").read_text())
     deblur_cfg = json.loads((final_run / "config.json").read_text())
+    stages_desc = " + ".join(
+        f"{n} (lr {lr:g}" + (f", ema {e:g}" if e else "") + (f", still {s:g}" if s else "")
+        + (f", grown to {g}" if g != "-" else "")
+        + (f", on {q} sequences of seed {FINETUNE_SEED}" if q != "-" else "") + ")"
+        for n, lr, e, s, g, q in zip(a.finetune_steps, a.finetune_lr, a.finetune_ema, a.finetune_still,
+                                     a.finetune_preset, a.finetune_sequences))
+    stages_desc += f" steps (batch {deblur_cfg.get('batch_size')}, cosine, one stage each, seeds 1..{stages})"
+    if a.init_from:
+        start = previous_entries.get(a.init_from)
+        start_prior = previous_entries.get(a.init_prior)
+        origin = (f"{a.init_from} ({start.recipe}; trained by: {start.command})" if start else a.init_from)
+        deblur_recipe = f"fine-tuned {stages_desc} from {origin}"
+        deblur_data = ((start.data + "; then ") if start else "") + (
+            f"fine-tuned on {', '.join(q for q in a.finetune_sequences if q != '-')} sequences x {a.frames} frames "
+            f"of {len(images)} pictures ({len(photos)} from {a.photos.name}/, see bench/debian_photos.py, + "
+            f"scikit-image's {', '.join(images[len(photos):])}), seed {FINETUNE_SEED}")
+        prior_fields = ({"recipe": start_prior.recipe, "data": start_prior.data, "command": start_prior.command}
+                        if start_prior else {"recipe": "", "data": "", "command": f"(copied from {a.init_prior})"})
+    else:
+        prior_cfg = json.loads((prior_run / "config.json").read_text())
+        deblur_recipe = (f"cpu ({a.deblur_steps} steps, lr {pinned['lr']:g}; precision {precision})"
+                         + (f", then fine-tuned {stages_desc}" if stages else ""))
+        deblur_data = data_desc
+        prior_fields = {"recipe": f"cpu ({prior_cfg.get('steps')} steps; precision {prior_cfg.get('precision', 'fp32')})",
+                        "data": data_desc, "command": command}
     entries = []
-    for name, kind, dst, arch, cfg in (("sample-prior", "prior", prior_file, "mmpnet", prior_cfg),
-                                       ("sample-deblur", "deblur", deblur_file, deblur_cfg.get("preset"), deblur_cfg)):
+    for name, kind, dst, arch, fields in (
+            ("sample-prior", "prior", prior_file, "mmpnet", prior_fields),
+            ("sample-deblur", "deblur", deblur_file, deblur_cfg.get("preset"),
+             {"recipe": deblur_recipe, "data": deblur_data, "command": command})):
         entries.append({
             "name": name, "kind": kind, "file": dst.name, "sha256": sha256_file(dst), "architecture": arch,
-            "recipe": (f"cpu ({cfg.get('steps')} steps; precision {cfg.get('precision', 'fp32')})" if kind == "prior"
-                       or not a.finetune_steps else
-                       f"cpu ({a.deblur_steps} steps, lr {pinned['lr']:g}; precision {precision}), then fine-tuned "
-                       + " + ".join(f"{n} (lr {lr:g}" + (f", ema {e:g}" if e else "") + (f", still {s:g}" if s else "")
-                                    + (f", grown to {g}" if g != "-" else "") + ")"
-                                    for n, lr, e, s, g in zip(a.finetune_steps, a.finetune_lr, a.finetune_ema,
-                                                              a.finetune_still, a.finetune_preset))
-                       + f" steps (batch {cfg.get('batch_size')}, cosine, one stage each, seeds 1..{stages})"),
-            "data": data_desc, "command": command, "metrics": {"heldout": scores[kind]},
+            **fields, "metrics": {"heldout": scores[kind]},
             "description": ("MMP-Net trained on synthetic sample footage" if kind == "prior" else
                             "MMP-RNN with sample-prior inside, trained on synthetic sample footage"),
         })

@@ -1,0 +1,82 @@
+"""The real photographs behind the bundled weights and the held-out sets, from Debian's desktop-background packages.
+
+Why: scikit-image ships six usable photographs; training on more content is what moved the bundled MMP-RNN
+(docs/training.md), and scoring needs photographs that training never saw. Debian packages dozens of real
+photographs as desktop backgrounds. This script names them, so every session gets the same folders:
+
+    python bench/debian_photos.py --out photos/      # needs apt-get (Debian/Ubuntu) and the package registry
+
+writes photos/train/ (24 pictures for `bench/train_bundled.py --photos`), photos/other/ (five photographs no
+bundled weights saw, for `other.h5`) and photos/other2/ (five more pictures for `other2.h5`; that set adds
+scikit-image's coffee and rocket), each file named after its background. Then (docs/training.md):
+
+    python bench/other_footage.py photos/other/{EveningGlow,Path,ColorfulCups,LadyBird,Grey}.jpg --out other/ --takes 2 --seed 5
+    mmp synthesize --raw other/ --out other.h5 --flow dis --frames 7-13
+
+Nothing at run time (tests, demo, the package) uses these files; they only train and score the bundled weights.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+PACKAGES = ("mate-backgrounds", "plasma-workspace-wallpapers", "gnome-backgrounds")
+MATE = "usr/share/backgrounds/mate/nature/{}.jpg"
+PLASMA = "usr/share/wallpapers/{}/contents/images/2560x1600.jpg"
+PLASMA_BIG = "usr/share/wallpapers/{}/contents/images/{}"
+GNOME = "usr/share/backgrounds/gnome/{}.webp"
+
+# 17 photographs and 7 strongly textured pictures (artwork with fine, sharp detail) for training
+TRAIN = {
+    **{n: MATE.format(n) for n in ("Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow", "RainDrops",
+                                   "Storm", "TwoWings", "Wood", "YellowFlower")},
+    **{n: PLASMA.format(n) for n in ("Autumn", "BytheWater", "ColdRipple", "FallenLeaf", "Kite", "OneStandsOut")},
+    "Elephants": "usr/share/backgrounds/mate/abstract/Elephants.jpg",
+    "Altai": PLASMA_BIG.format("Altai", "5120x2880.png"),
+    "MilkyWay": PLASMA_BIG.format("MilkyWay", "5120x2880.png"),
+    **{n: GNOME.format(n) for n in ("wood-l", "grid-l", "truchet-l", "licorice-l")},
+}
+# held out: `other.h5` (photographs) and `other2.h5` (two low-light photographs and three artworks)
+OTHER = {"EveningGlow": PLASMA.format("EveningGlow"), "Path": PLASMA.format("Path"),
+         "ColorfulCups": PLASMA.format("ColorfulCups"), "LadyBird": MATE.format("LadyBird"),
+         "Grey": PLASMA.format("Grey")}
+OTHER2 = {"DarkestHour": PLASMA.format("DarkestHour"), "summer_1am": PLASMA.format("summer_1am"),
+          "Kokkini": PLASMA_BIG.format("Kokkini", "3840x2160.png"),
+          "Cluster": PLASMA_BIG.format("Cluster", "3840x2160.png"),
+          "IceCold": PLASMA_BIG.format("IceCold", "5120x2880.png")}
+
+
+def extract(tmp: Path) -> Path:
+    """Download the three packages (no install) and unpack them under tmp/root."""
+    subprocess.run(["apt-get", "download", *PACKAGES], cwd=tmp, check=True)
+    root = tmp / "root"
+    for deb in sorted(tmp.glob("*.deb")):
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+    return root
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--debs", type=Path, default=None,
+                   help="a folder where the packages are already unpacked (dpkg -x), instead of downloading them")
+    a = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = a.debs if a.debs else extract(Path(tmp))
+        for split, names in (("train", TRAIN), ("other", OTHER), ("other2", OTHER2)):
+            folder = a.out / split
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, rel in names.items():
+                src = root / rel
+                if not src.is_file():
+                    raise SystemExit(f"{src}: missing from the packages {', '.join(PACKAGES)}; "
+                                     "check the Debian release (these names are from bookworm)")
+                shutil.copyfile(src, folder / f"{name}{src.suffix}")
+            print(f"{folder}: {len(names)} pictures")
+
+
+if __name__ == "__main__":
+    main()
