@@ -119,6 +119,9 @@ def main() -> None:
         if len(values) not in (1, stages) and stages:
             p.error(f"--{opt.replace('_', '-')}: give one value, or one per stage ({stages})")
         setattr(a, opt, values * stages if len(values) == 1 else values)
+    for v in a.finetune_sequences:
+        if v != "-" and not (v.isdigit() and int(v) > 0):
+            p.error(f"--finetune-sequences {v}: give a number of sequences, or '-' for the training footage")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from mmpmodel.precision import resolve_precision
 
