@@ -7,11 +7,14 @@ photographs as desktop backgrounds. This script names them, so every session get
     python bench/debian_photos.py --out photos/      # needs apt-get (Debian/Ubuntu) and the package registry
 
 writes photos/train/ (24 pictures for `bench/train_bundled.py --photos`), photos/other/ (five photographs no
-bundled weights saw, for `other.h5`) and photos/other2/ (five more pictures for `other2.h5`; that set adds
-scikit-image's coffee and rocket), each file named after its background. Then (docs/training.md):
+bundled weights saw, for `other.h5`) and photos/other2/ (five more pictures plus scikit-image's coffee and rocket, for
+`other2.h5`), each file named after its background. Then (docs/training.md):
 
     python bench/other_footage.py photos/other/{EveningGlow,Path,ColorfulCups,LadyBird,Grey}.jpg --out other/ --takes 2 --seed 5
     mmp synthesize --raw other/ --out other.h5 --flow dis --frames 7-13
+    python bench/other_footage.py photos/other2/{DarkestHour.jpg,summer_1am.jpg,Kokkini.png,Cluster.png,IceCold.png,coffee.png,rocket.png} \
+        --out other2/ --takes 2 --seed 11
+    mmp synthesize --raw other2/ --out other2.h5 --flow dis --frames 7-13 --stride 4
 
 Nothing at run time (tests, demo, the package) uses these files; they only train and score the bundled weights.
 """
@@ -22,6 +25,9 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+
+import cv2
+import skimage.data
 
 PACKAGES = ("mate-backgrounds", "plasma-workspace-wallpapers", "gnome-backgrounds")
 MATE = "usr/share/backgrounds/mate/nature/{}.jpg"
@@ -75,7 +81,10 @@ def main() -> None:
                     raise SystemExit(f"{src}: missing from the packages {', '.join(PACKAGES)}; "
                                      "check the Debian release (these names are from bookworm)")
                 shutil.copyfile(src, folder / f"{name}{src.suffix}")
-            print(f"{folder}: {len(names)} pictures")
+            if split == "other2":
+                for name in ("coffee", "rocket"):  # scikit-image's, also never used for training
+                    cv2.imwrite(str(folder / f"{name}.png"), cv2.cvtColor(getattr(skimage.data, name)(), cv2.COLOR_RGB2BGR))
+            print(f"{folder}: {len(list(folder.iterdir()))} pictures")
 
 
 if __name__ == "__main__":
