@@ -23,11 +23,15 @@ from __future__ import annotations
 import argparse
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import cv2
-import skimage.data
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mmpdata.footage import UNSEEN_IMAGES, load_photo  # noqa: E402
 
 PACKAGES = ("mate-backgrounds", "plasma-workspace-wallpapers", "gnome-backgrounds")
 MATE = "usr/share/backgrounds/mate/nature/{}.jpg"
@@ -82,8 +86,8 @@ def main() -> None:
                                      "check the Debian release (these names are from bookworm)")
                 shutil.copyfile(src, folder / f"{name}{src.suffix}")
             if split == "other2":
-                for name in ("coffee", "rocket"):  # scikit-image's, also never used for training
-                    cv2.imwrite(str(folder / f"{name}.png"), cv2.cvtColor(getattr(skimage.data, name)(), cv2.COLOR_RGB2BGR))
+                for name in UNSEEN_IMAGES:  # scikit-image's coffee and rocket, which training never uses
+                    cv2.imwrite(str(folder / f"{name}.png"), load_photo(name)[:, :, ::-1])
             print(f"{folder}: {len(list(folder.iterdir()))} pictures")
 
 
