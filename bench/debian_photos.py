@@ -6,8 +6,9 @@ photographs as desktop backgrounds. This script names them, so every session get
 
     python bench/debian_photos.py --out photos/      # needs apt-get (Debian/Ubuntu) and the package registry
 
-writes photos/train/ (24 pictures for `bench/train_bundled.py --photos`), photos/other/ (five photographs no
-bundled weights saw, for `other.h5`) and photos/other2/ (five more pictures plus scikit-image's coffee and rocket, for
+writes photos/train/ (24 pictures for `bench/train_bundled.py --photos`), photos/train_more/ (15 more photographs,
+from the Ubuntu Touch backgrounds Debian packages as lomiri-wallpapers, for the third fine-tuning stage:
+`--photos photos/train photos/train_more`), photos/other/ (five photographs no bundled weights saw, for `other.h5`) and photos/other2/ (five more pictures plus scikit-image's coffee and rocket, for
 `other2.h5`), each file named after its background. Then (docs/training.md):
 
     python bench/other_footage.py photos/other/{EveningGlow,Path,ColorfulCups,LadyBird,Grey}.jpg --out other/ --takes 2 --seed 5
@@ -33,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mmpdata.footage import UNSEEN_IMAGES, load_photo  # noqa: E402
 
-PACKAGES = ("mate-backgrounds", "plasma-workspace-wallpapers", "gnome-backgrounds")
+PACKAGES = ("mate-backgrounds", "plasma-workspace-wallpapers", "gnome-backgrounds", "lomiri-wallpapers-16.04",
+            "lomiri-wallpapers-20.04")
 MATE = "usr/share/backgrounds/mate/nature/{}.jpg"
 PLASMA = "usr/share/wallpapers/{}/contents/images/2560x1600.jpg"
 PLASMA_BIG = "usr/share/wallpapers/{}/contents/images/{}"
@@ -49,6 +51,14 @@ TRAIN = {
     "MilkyWay": PLASMA_BIG.format("MilkyWay", "5120x2880.png"),
     **{n: GNOME.format(n) for n in ("wood-l", "grid-l", "truchet-l", "licorice-l")},
 }
+# 15 more photographs (every photograph of the two lomiri packages; their artworks are left out)
+LOMIRI = "usr/share/backgrounds/{}.jpg"
+TRAIN_MORE = {n: LOMIRI.format(n) for n in (
+    "Bridge_by_Sander_Klootwijk", "Dragonfly_by_Bolly", "Picture_0B_by_freespace", "Picture_1A_by_freespace",
+    "Wine_by_Jakkub_Mede", "aitzgorri_by_Aitzol_Berasategi", "analogpattern_by_Peter_Nerlich", "free_by_Peter_Nerlich",
+    "friends_by_Aitzol_Berasategi", "greentock_by_Peter_Nerlich", "life_by_Aitzol_Berasategi",
+    "picosdeeuropa_by_Aitzol_Berasategi", "seeding_by_Clements_Engelhardt", "sunset_by_Aitzol_Berasategi",
+    "Kleiber_by_Lukas_Baubkus")}
 # held out: `other.h5` (photographs) and `other2.h5` (two low-light photographs and three artworks)
 OTHER = {"EveningGlow": PLASMA.format("EveningGlow"), "Path": PLASMA.format("Path"),
          "ColorfulCups": PLASMA.format("ColorfulCups"), "LadyBird": MATE.format("LadyBird"),
@@ -60,7 +70,7 @@ OTHER2 = {"DarkestHour": PLASMA.format("DarkestHour"), "summer_1am": PLASMA.form
 
 
 def extract(tmp: Path) -> Path:
-    """Download the three packages (no install) and unpack them under tmp/root."""
+    """Download the packages (no install) and unpack them under tmp/root."""
     subprocess.run(["apt-get", "download", *PACKAGES], cwd=tmp, check=True)
     root = tmp / "root"
     for deb in sorted(tmp.glob("*.deb")):
@@ -76,7 +86,7 @@ def main() -> None:
     a = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = a.debs if a.debs else extract(Path(tmp))
-        for split, names in (("train", TRAIN), ("other", OTHER), ("other2", OTHER2)):
+        for split, names in (("train", TRAIN), ("train_more", TRAIN_MORE), ("other", OTHER), ("other2", OTHER2)):
             folder = a.out / split
             folder.mkdir(parents=True, exist_ok=True)
             for name, rel in names.items():

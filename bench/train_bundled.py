@@ -4,7 +4,8 @@
         [--finetune-steps 2200 3000 1000 --finetune-lr 3e-4 3e-4 1e-4 --finetune-ema 0 0 0.995
          --finetune-still 0 0 0.25 --finetune-preset - A4B4C16F10 -]
 
-PHOTO_DIR holds extra training photographs (we used 24 of Debian's desktop backgrounds, see docs/training.md);
+PHOTO_DIR holds extra training photographs (we used 24 of Debian's desktop backgrounds, see docs/training.md; several
+folders may be given, their files taken in order of file name);
 scikit-image's default sample photographs are always added, and its `coffee` and `rocket` never are (they make
 the held-out footage). Steps, in order, each resumable (rerun the same command after an interruption):
 
@@ -79,7 +80,8 @@ def export(src: Path, dst: Path) -> Path:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--photos", type=Path, required=True, help="folder of extra training photographs (*.png/*.jpg)")
+    p.add_argument("--photos", type=Path, nargs="+", required=True,
+                   help="folders of extra training photographs (*.png/*.jpg/*.webp), taken in order of file name")
     p.add_argument("--work", type=Path, required=True, help="folder for footage, data and runs")
     p.add_argument("--sequences", type=int, default=30)
     p.add_argument("--frames", type=int, default=120)
@@ -128,7 +130,12 @@ def main() -> None:
     precision = resolve_precision(a.precision, torch.device("cpu")) if a.precision == "auto" else a.precision
     work = a.work
     previous_entries = registry()  # read before step 5 rewrites it: --init-from's entry describes the start
-    photos = sorted(str(f) for f in a.photos.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+    for folder in a.photos:
+        if not folder.is_dir():
+            p.error(f"--photos {folder}: not a folder of photographs (bench/debian_photos.py writes them)")
+    # by file name across folders: one folder gives its files in path order, as before several were allowed
+    photos = [str(f) for f in sorted((f for d in a.photos for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES),
+                                     key=lambda f: (f.name, str(f)))]
     images = photos + [n for n in DEFAULT_IMAGES if n not in UNSEEN_IMAGES]
     t0 = time.time()
 
@@ -216,7 +223,8 @@ def main() -> None:
         deblur_recipe = f"fine-tuned {stages_desc} from {origin}"
         deblur_data = ((start.data + "; then ") if start else "") + (
             f"fine-tuned on {', '.join(q for q in a.finetune_sequences if q != '-')} sequences x {a.frames} frames "
-            f"of {len(images)} pictures ({len(photos)} from {a.photos.name}/, see bench/debian_photos.py, + "
+            f"of {len(images)} pictures ({len(photos)} from {', '.join(d.name + '/' for d in a.photos)}, see "
+            f"bench/debian_photos.py, + "
             f"scikit-image's {', '.join(images[len(photos):])}), seed {FINETUNE_SEED}")
         prior_fields = ({"recipe": start_prior.recipe, "data": start_prior.data, "command": start_prior.command}
                         if start_prior else {"recipe": "", "data": "", "command": f"(copied from {a.init_prior})"})
