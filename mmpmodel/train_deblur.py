@@ -35,6 +35,7 @@ from .grow import can_grow, grow_state_dict
 from .presets import MMPRNNConfig, parse_preset
 from .runs import check_new_or_resume, data_fingerprint, resolve_checkpoint, state_sha256
 from .train_config import DeblurTrainConfig, defaults, prepare, resume_keys, to_dict
+from .weights import registry
 from .train_loop import Task, fit, save_strip, strip_path
 from .train_prior import evenly_spaced
 
@@ -167,7 +168,10 @@ class DeblurTask(Task):
         if cfg.prior is not None:
             path = Path(cfg.prior)
             if resume and not explicit_prior and not path.is_file() and (out / "last.pt").is_file():
-                log.info("the run's prior %s is gone; using the copy inside %s", path, out / "last.pt")
+                # a registered name may since point at newer weights: the run resumes with the prior it trained with
+                why = ("names registered weights, which may have changed since" if str(cfg.prior) in registry()
+                       else "is gone")
+                log.info("the run's prior %s %s; using the copy inside %s", cfg.prior, why, out / "last.pt")
                 return load_prior(out / "last.pt")[0]
             return load_prior(resolve_checkpoint(cfg.prior, "--prior checkpoint", kind="prior"))[0]
         if cfg.init_from and not resume:

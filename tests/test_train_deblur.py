@@ -151,6 +151,25 @@ def test_init_from_and_prior_checks_on_resume(setup, tmp_path):
     assert _run(setup, tmp_path / "a", prior=None, steps=6, resume=True)["steps"] == 6
 
 
+def test_resume_with_a_registered_prior_uses_the_runs_own_copy(setup, tmp_path, caplog):
+    """--prior sample-prior names bundled weights that a later release may replace: resuming keeps the prior the
+    run trained with (the copy inside last.pt) and says why, instead of calling the prior gone."""
+    from mmpmodel.weights import resolve_weights
+    torch.set_num_threads(1)
+
+    def same_prior(path):  # the bundled file stores float16, runs keep float32 copies of the same values
+        stored, bundled = load_checkpoint(path)["prior"], load_checkpoint(resolve_weights("sample-prior"))["model"]
+        return stored.keys() == bundled.keys() and all(torch.equal(stored[k].float(), bundled[k].float()) for k in stored)
+
+    _run(setup, tmp_path / "r", prior="sample-prior")
+    assert same_prior(tmp_path / "r" / "last.pt")
+    with caplog.at_level("INFO", logger="mmpmodel.train_deblur"):
+        resumed = _run(setup, tmp_path / "r", prior=None, steps=6, resume=True)
+    assert resumed["steps"] == 6
+    assert "names registered weights" in caplog.text and "is gone" not in caplog.text
+    assert same_prior(tmp_path / "r" / "last.pt")
+
+
 def test_init_from_a_shallower_preset_grows_it(setup, tmp_path):
     torch.set_num_threads(1)
     first = _run(setup, tmp_path / "a")
