@@ -35,9 +35,9 @@ from .grow import can_grow, grow_state_dict
 from .presets import MMPRNNConfig, parse_preset
 from .runs import check_new_or_resume, data_fingerprint, resolve_checkpoint, state_sha256
 from .train_config import DeblurTrainConfig, defaults, prepare, resume_keys, to_dict
-from .weights import registry
 from .train_loop import Task, fit, save_strip, strip_path
 from .train_prior import evenly_spaced
+from .weights import registry
 
 log = logging.getLogger(__name__)
 
