@@ -47,16 +47,15 @@ def frame_statistics(blur: np.ndarray) -> list[float]:
             np.log(trace / (float((hx ** 2 + hy ** 2).mean()) + eps)), np.log(trace + eps), 1.0]
 
 
-def load(path: Path) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """Statistics per frame, mean MMP per frame and the MMP maps (clipped to [0, 1]) of an mmp-h5 file."""
-    stats, levels, maps = [], [], []
+def load(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Statistics per frame and the MMP maps (clipped to [0, 1]) of an mmp-h5 file, frames in index order."""
+    stats, maps = [], []
     for info in read_index(path):
         with h5py.File(info.shard, "r") as f:
             blur, mmp = f["blur"][:], f["mmp"][:].astype(np.float32).clip(0, 1)
         stats += [frame_statistics(b) for b in blur]
-        levels += list(mmp.reshape(len(mmp), -1).mean(1))
         maps.append(mmp)
-    return np.array(stats), np.array(levels), maps
+    return np.array(stats), np.concatenate(maps)
 
 
 def main() -> None:
@@ -64,12 +63,12 @@ def main() -> None:
     p.add_argument("--train", type=Path, required=True, help="mmp-h5 file to fit the line on (the training footage)")
     p.add_argument("--data", type=Path, nargs="+", required=True, help="mmp-h5 files to score")
     a = p.parse_args()
-    x, y, _ = load(a.train)
-    weights, *_ = np.linalg.lstsq(x, y, rcond=None)
+    x, truth = load(a.train)
+    weights, *_ = np.linalg.lstsq(x, truth.mean(axis=(1, 2)), rcond=None)
     for path in a.data:
-        x, y, maps = load(path)
+        x, truth = load(path)
+        y = truth.mean(axis=(1, 2))  # each frame's blur level
         pred = np.clip(x @ weights, 0, 1)
-        truth = np.concatenate(maps)
         l1 = float(np.abs(truth - pred[:, None, None]).mean())
         base = float(np.abs(truth - truth.mean()).mean())
         print(json.dumps({"train": str(a.train), "data": str(path), "frames": len(y),

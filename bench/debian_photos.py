@@ -8,8 +8,9 @@ photographs as desktop backgrounds. This script names them, so every session get
 
 writes photos/train/ (24 pictures for `bench/train_bundled.py --photos`), photos/train_more/ (15 more photographs,
 from the Ubuntu Touch backgrounds Debian packages as lomiri-wallpapers, for the third fine-tuning stage:
-`--photos photos/train photos/train_more`), photos/other/ (five photographs no bundled weights saw, for `other.h5`) and photos/other2/ (five more pictures plus scikit-image's coffee and rocket, for
-`other2.h5`), each file named after its background. Then (docs/training.md):
+`--photos photos/train photos/train_more`), photos/other/ (five photographs no bundled weights saw, for `other.h5`)
+and photos/other2/ (five more pictures plus scikit-image's coffee and rocket, for `other2.h5`), each file named
+after its background. Then (docs/training.md):
 
     python bench/other_footage.py photos/other/{EveningGlow,Path,ColorfulCups,LadyBird,Grey}.jpg --out other/ --takes 2 --seed 5
     mmp synthesize --raw other/ --out other.h5 --flow dis --frames 7-13
