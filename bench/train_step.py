@@ -114,6 +114,12 @@ def child(args) -> None:
         prior.requires_grad_(False)
         prior.eval()
     model = MMPRNN(arch, prior if arch.prior else None).to(device)
+    try:  # as DeblurTask: the tree's training layout (channels-last on the CPU since the ninth session)
+        from mmpmodel.precision import for_training
+
+        model = for_training(model, device)
+    except ImportError:
+        pass
     loss_prior = prior if (cfg.mm_weight and prior is not None) else None
     # DeblurTask.param_groups
     skip = {id(p) for p in model.skip.parameters()}

@@ -27,7 +27,7 @@ from mmpdata.errors import InputError
 log = logging.getLogger(__name__)
 
 __all__ = ["PRECISIONS", "DTYPES", "FP32_MODULES", "cpu_native_bf16", "resolve_precision", "dtype_of",
-           "use_channels_last", "for_inference", "compute_dtype", "autocast"]
+           "use_channels_last", "for_inference", "for_training", "compute_dtype", "autocast"]
 
 #: Values of every ``--precision`` option.
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -132,6 +132,17 @@ def for_inference(model: nn.Module, precision: str | None = "auto", device: str 
     if channels_last:
         model.to(memory_format=torch.channels_last)
     return model, concrete
+
+
+def for_training(model: nn.Module, device: str | torch.device | None = None) -> nn.Module:
+    """``model`` moved to ``device`` in place, channels-last where :func:`use_channels_last` says so: an MMP-RNN
+    training step runs about 1.3x faster on the CPU that way (docs/benchmarks.md). Weights keep their values and
+    dtype; checkpoints store the same numbers either way."""
+    device = _as_device(device)
+    model = model.to(device)
+    if use_channels_last(device):
+        model.to(memory_format=torch.channels_last)
+    return model
 
 
 def autocast(precision: str | None, device: str | torch.device | None = None):

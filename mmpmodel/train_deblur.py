@@ -32,6 +32,7 @@ from .metrics import psnr, tensor_to_uint8
 from .mmpnet import MMPNet
 from .mmprnn import MMPRNN, RADIUS
 from .grow import can_grow, grow_state_dict
+from .precision import for_training
 from .presets import MMPRNNConfig, parse_preset
 from .runs import check_new_or_resume, data_fingerprint, resolve_checkpoint, state_sha256
 from .train_config import DeblurTrainConfig, defaults, prepare, resume_keys, to_dict
@@ -159,8 +160,8 @@ class DeblurTask(Task):
         elif not resume and model.mmam is not None and cfg.mmam_gain != 1.0:  # a fresh start (resume loads last.pt)
             with torch.no_grad():
                 model.mmam.gamma[0].weight.mul_(cfg.mmam_gain)
-        self.model = model.to(info.device)
-        self.loss_prior = self.prior_net.to(info.device) if (cfg.mm_weight and self.prior_net is not None) else None
+        self.model = for_training(model, info.device)
+        self.loss_prior = for_training(self.prior_net, info.device) if (cfg.mm_weight and self.prior_net is not None) else None
         self._input_psnr = None
         self._shown: list = []
 

@@ -24,6 +24,7 @@ from mmpdata.errors import InputError
 from . import distributed as D
 from .checkpoint import load_prior
 from .mmpnet import MMPNet
+from .precision import for_training
 from .runs import check_new_or_resume, data_fingerprint, resolve_checkpoint, state_sha256
 from .train_config import PriorTrainConfig, defaults, prepare, resume_keys, to_dict
 from .train_loop import Task, fit, save_strip, strip_path
@@ -115,7 +116,7 @@ class PriorTask(Task):
         elif not resume:
             init_output_bias(model, self.train_mean)
             log.info("output bias set for a mean MMP of %.4f", self.train_mean)
-        model = model.to(info.device)
+        model = for_training(model, info.device)
         if info.distributed and info.device.type == "cuda":
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.model = model

@@ -101,6 +101,28 @@ def test_training_autocast():
         assert conv(x).dtype == torch.float32
 
 
+def test_training_layout_is_channels_last_with_the_same_loss_and_gradients():
+    """for_training changes only the memory layout: loss and gradients of a training step match the NCHW model's."""
+    torch.manual_seed(0)
+    ref = MMPRNN("A1B1C8F5")
+    fast = P.for_training(MMPRNN("A1B1C8F5"), "cpu")
+    fast.load_state_dict(ref.state_dict())
+    assert fast.head.weight.is_contiguous(memory_format=torch.channels_last)
+    assert fast.prior.head.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not ref.head.weight.is_contiguous(memory_format=torch.channels_last)
+    clip = torch.rand(2, 5, 3, 16, 20)
+    losses = []
+    for net in (ref, fast):
+        net.train()
+        loss = (net(clip) - clip[:, 2:3]).abs().mean()
+        loss.backward()
+        losses.append(loss.item())
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    for (name, a), b in zip(ref.named_parameters(), fast.parameters()):
+        if a.grad is not None:
+            assert torch.allclose(a.grad, b.grad, rtol=1e-3, atol=1e-6), name
+    assert not torch.equal(ref.head.weight.grad, torch.zeros_like(ref.head.weight.grad))
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     torch.manual_seed(0)
