@@ -27,6 +27,7 @@ from mmpdata.errors import InputError
 
 from .checkpoint import load_any, load_deblur, load_prior
 from .distributed import resolve_device
+from .ensemble import check_ensemble
 from .evaluate import evaluate as _evaluate
 from .inference import deblur_video as _deblur_video
 from .inference import open_input
@@ -130,29 +131,32 @@ class Deblurrer:
     """An MMP-RNN loaded once (ours, or published weights converted by ``mmp import-weights``), in eval mode on
     ``device``; deblurs any number of videos, one :meth:`stream` at a time.
 
-    ``precision`` (auto, fp32, bf16, fp16) and ``tile``/``overlap`` run the network as ``mmp deblur --precision
-    --tile --tile-overlap`` do (see :mod:`mmpmodel.precision`, :mod:`mmpmodel.tiling`); ``model`` keeps float32
+    ``precision`` (auto, fp32, bf16, fp16), ``tile``/``overlap`` and ``ensemble`` run the network as ``mmp deblur
+    --precision --tile --tile-overlap --self-ensemble`` do (see :mod:`mmpmodel.precision`, :mod:`mmpmodel.tiling`); ``model`` keeps float32
     weights either way."""
 
     def __init__(self, model, device: str | torch.device | None = None, checkpoint: Path | None = None,
-                 precision: str | None = "auto", tile: int | None = None, overlap: int | None = None):
+                 precision: str | None = "auto", tile: int | None = None, overlap: int | None = None,
+                 ensemble: int = 1):
         self.device = resolve_device(device) if not isinstance(device, torch.device) else device
         self.model = model.to(self.device).eval()
         self.checkpoint = checkpoint
         self.precision = resolve_precision(precision, self.device)
         check_tiling(tile, overlap)
         self.tile, self.overlap = tile, overlap
+        self.ensemble = check_ensemble(ensemble)
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str | Path, device: str | None = None, precision: str | None = "auto",
-                        tile: int | None = None, overlap: int | None = None) -> "Deblurrer":
+                        tile: int | None = None, overlap: int | None = None, ensemble: int = 1) -> "Deblurrer":
         """Load a deblurring checkpoint (path or registry name)."""
         path = resolve_checkpoint(checkpoint, "deblur")
         model, _ = load_deblur(path)
-        return cls(model, device, path, precision, tile, overlap)
+        return cls(model, device, path, precision, tile, overlap, ensemble)
 
     def __repr__(self) -> str:
         tiles = f", tile={self.tile}" if self.tile else ""
+        tiles += f", ensemble={self.ensemble}" if self.ensemble > 1 else ""
         return (f"Deblurrer({self.model.config.name}, device={self.device}, precision={self.precision}{tiles}, "
                 f"checkpoint={self.checkpoint})")
 
@@ -168,7 +172,7 @@ class Deblurrer:
                 yield x
 
         for out in deblur_frames(self.model, tensors(), self.device, precision=self.precision, tile=self.tile,
-                                 overlap=self.overlap):
+                                 overlap=self.overlap, ensemble=self.ensemble):
             yield _give_back(out, hows.popleft())
 
     def deblur(self, frames):
@@ -191,7 +195,8 @@ class Deblurrer:
 
     def deblur_file(self, input: str | Path, output: str | Path, **options) -> dict:
         """``mmp deblur`` with this model: a video file or frame folder in, an mp4 or PNG folder out."""
-        options = {"precision": self.precision, "tile": self.tile, "overlap": self.overlap, **options}
+        options = {"precision": self.precision, "tile": self.tile, "overlap": self.overlap,
+                   "ensemble": self.ensemble, **options}
         return _deblur_video(self.model, input, output, device=str(self.device), **options)
 
 
@@ -235,13 +240,14 @@ class MMPEstimator:
 
 
 def load(checkpoint: str | Path, device: str | None = None, precision: str | None = "auto",
-         **tiling) -> Deblurrer | MMPEstimator:
+         **options) -> Deblurrer | MMPEstimator:
     """A checkpoint (path or registry name) -> a :class:`Deblurrer` for deblurring checkpoints (``tile=``,
-    ``overlap=`` as :class:`Deblurrer`), an :class:`MMPEstimator` for prior checkpoints."""
+    ``overlap=``, ``ensemble=`` as :class:`Deblurrer`), an :class:`MMPEstimator` for prior checkpoints."""
     path = resolve_checkpoint(checkpoint)
     kind, net, _ = load_any(path)
     if kind == "prior":
-        if tiling:
-            raise InputError(f"{checkpoint}: a prior checkpoint; tile/overlap apply to deblurring checkpoints")
+        if options:
+            raise InputError(f"{checkpoint}: a prior checkpoint; {'/'.join(options)} apply to deblurring "
+                             "checkpoints")
         return MMPEstimator(net, device, path, precision)
-    return Deblurrer(net, device, path, precision, **tiling)
+    return Deblurrer(net, device, path, precision, **options)

@@ -30,6 +30,7 @@ from mmpdata.rawio import frame_filename
 
 from .checkpoint import load_any
 from .distributed import resolve_device
+from .ensemble import EnsembleStepper, check_ensemble
 from .metrics import psnr, ssim, tensor_to_uint8
 from .precision import for_inference
 from .profile import count_macs, count_parameters
@@ -76,10 +77,11 @@ def _sync(device: torch.device) -> None:
 
 def evaluate_deblur(model, data: str | Path, protocol: str = "paper", save: str | Path | None = None,
                     device: torch.device | str = "cpu", progress: bool | None = None,
-                    precision: str | None = "fp32", prior_source: str = "net") -> dict:
+                    precision: str | None = "fp32", prior_source: str = "net", ensemble: int = 1) -> dict:
     """PSNR/SSIM of an MMP-RNN over every sequence of ``data``; see the module docstring for the protocol and
-    ``prior_source``."""
+    ``prior_source``. ``ensemble`` > 1 averages that many flipped/transposed passes (mmpmodel.ensemble)."""
     scored_indices(5, protocol)  # validates the name
+    check_ensemble(ensemble)
     if prior_source not in PRIOR_SOURCES:
         raise InputError(f"unknown prior source {prior_source!r}; use one of {', '.join(PRIOR_SOURCES)}")
     if prior_source != "net" and model.mmam is None:
@@ -100,7 +102,7 @@ def evaluate_deblur(model, data: str | Path, protocol: str = "paper", save: str 
     with ds, torch.inference_mode():
         for info in infos:
             wanted = set(scored_indices(info.frames, protocol))
-            stepper = model.stepper()
+            stepper = model.stepper() if ensemble == 1 else EnsembleStepper(model.stepper, ensemble)
             ps, ss, pin = [], [], []
 
             def score(ready):
@@ -144,7 +146,7 @@ def evaluate_deblur(model, data: str | Path, protocol: str = "paper", save: str 
             "psnr_input": float(np.mean(all_in)),
             "params": count_parameters(model), "gmacs": _gmacs(model, (w, h)), "size": [w, h],
             "seconds_per_frame": model_seconds / max(total_frames, 1), "device": str(device), "precision": precision,
-            "prior_source": prior_source}
+            "prior_source": prior_source, "self_ensemble": ensemble}
 
 
 def _fed_mmp(ds, name: str, t: int, frame: torch.Tensor, prior_source: str) -> torch.Tensor | None:
@@ -218,7 +220,7 @@ def evaluate_prior(model, data: str | Path, device: torch.device | str = "cpu", 
 
 def evaluate(checkpoint: str | Path, data: str | Path, protocol: str = "paper", save: str | Path | None = None,
              device: str | None = None, progress: bool | None = None, precision: str | None = "fp32",
-             prior_source: str = "net") -> dict:
+             prior_source: str = "net", ensemble: int = 1) -> dict:
     """Score ``checkpoint`` (prior or deblurring) on ``data``: the `mmp eval` command."""
     dev = resolve_device(device)
     kind, net, ck = load_any(checkpoint, map_location="cpu")
@@ -227,10 +229,12 @@ def evaluate(checkpoint: str | Path, data: str | Path, protocol: str = "paper", 
             log.warning("--save applies to deblurring checkpoints; ignored for a prior")
         if prior_source != "net":
             raise InputError(f"{checkpoint}: --prior-source applies to deblurring checkpoints, this is a prior")
+        if ensemble != 1:
+            raise InputError(f"{checkpoint}: --self-ensemble applies to deblurring checkpoints, this is a prior")
         result = evaluate_prior(net, data, dev, progress, precision=precision)
     else:
         result = evaluate_deblur(net, data, protocol, save, dev, progress, precision=precision,
-                                 prior_source=prior_source)
+                                 prior_source=prior_source, ensemble=ensemble)
     result["checkpoint"] = str(checkpoint)
     result["step"] = ck.get("step")
     return result

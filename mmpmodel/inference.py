@@ -24,6 +24,7 @@ from mmpdata.video import VideoReader, VideoWriter, check_video_output, format_r
 
 from .checkpoint import load_deblur
 from .distributed import resolve_device
+from .ensemble import check_ensemble
 from .metrics import tensor_to_uint8
 from .mmprnn import deblur_frames
 from .precision import resolve_precision
@@ -114,7 +115,7 @@ class InputFrames:
 def deblur_video(checkpoint: str | Path, input: str | Path, output: str | Path, device: str | None = None,
                  fps: float | str | Fraction | None = None, progress: bool | None = None, codec: str = "libx264",
                  crf: int | None = None, precision: str | None = "auto", tile: int | None = None,
-                 overlap: int | None = None) -> dict:
+                 overlap: int | None = None, ensemble: int = 1) -> dict:
     """Deblur every decoded frame of ``input`` with the MMP-RNN checkpoint. ``output`` ending in a video suffix
     (.mp4, .mkv, .mov, .avi, .m4v) becomes a video at the input's exact frame rate (``fps`` overrides; frame folders
     default to 30) with the input's audio; anything else a new folder of PNGs 000000.png, 000001.png, ..."""
@@ -126,6 +127,7 @@ def deblur_video(checkpoint: str | Path, input: str | Path, output: str | Path, 
     dev = resolve_device(device)
     precision = resolve_precision(precision, dev)  # the network runs as mmpmodel.precision / tiling say
     check_tiling(tile, overlap)
+    check_ensemble(ensemble)
     # an MMP-RNN already in memory (mmpmodel.api.Deblurrer.deblur_file) is used as it is: loaded once per script
     model = checkpoint if isinstance(checkpoint, torch.nn.Module) else load_deblur(checkpoint)[0]
     model = model.to(dev).eval()
@@ -145,7 +147,8 @@ def deblur_video(checkpoint: str | Path, input: str | Path, output: str | Path, 
     start, count, ok = time.perf_counter(), 0, False
     bar = tqdm(total=source.total, desc="deblur", unit="frame", disable=None if progress is None else not progress)
     try:
-        for out in deblur_frames(model, frames, dev, precision=precision, tile=tile, overlap=overlap):
+        for out in deblur_frames(model, frames, dev, precision=precision, tile=tile, overlap=overlap,
+                                 ensemble=ensemble):
             writer.write(tensor_to_uint8(out))
             count += 1
             bar.update(1)
@@ -164,6 +167,7 @@ def deblur_video(checkpoint: str | Path, input: str | Path, output: str | Path, 
                     "timings are not kept, audio may drift)", input, count, format_rate(rate))
     result = {"input": str(input), "output": str(output), "frames": count, "seconds": round(seconds, 3),
               "seconds_per_frame": seconds / max(count, 1), "device": str(dev), "precision": precision,
+              "self_ensemble": ensemble,
               "format": output.suffix.lower().lstrip(".") if as_video else "png"}
     if as_video:
         result.update(fps=format_rate(rate), encoding=writer.encoding, audio=writer.audio_result,

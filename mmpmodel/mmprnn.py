@@ -292,18 +292,23 @@ class Stepper:
 
 def deblur_frames(model: MMPRNN, frames: Iterable[torch.Tensor], device: str | torch.device | None = None,
                   precision: str | None = "auto", tile: int | None = None, overlap: int | None = None,
-                  ) -> Iterator[torch.Tensor]:
+                  ensemble: int = 1) -> Iterator[torch.Tensor]:
     """Deblur a stream of (3, H, W) frames in [0, 1]; yields one (3, H, W) float32 output per input, in order,
     clamped to [0, 1], on the model's device (or `device`). Nothing beyond a 5-frame window is kept in memory.
 
     ``precision``: auto, fp32, bf16 or fp16 (see mmpmodel.precision; ``model`` itself is left unchanged).
-    ``tile``: run tiles of tile x tile pixels with ``overlap`` pixels of context each (see mmpmodel.tiling)."""
+    ``tile``: run tiles of tile x tile pixels with ``overlap`` pixels of context each (see mmpmodel.tiling).
+    ``ensemble``: 1, 2, 4 or 8 flipped/transposed passes averaged (see mmpmodel.ensemble)."""
+    from .ensemble import EnsembleStepper
     from .precision import for_inference
     from .tiling import TiledStepper
 
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model, _ = for_inference(model, precision, device)
-    stepper = model.stepper() if not tile else TiledStepper(model, tile, overlap)
+    def make_stepper():
+        return model.stepper() if not tile else TiledStepper(model, tile, overlap)
+
+    stepper = make_stepper() if ensemble == 1 else EnsembleStepper(make_stepper, ensemble)
     with torch.inference_mode():
         for frame in frames:
             for _, out in stepper.push(frame.to(device=device, dtype=torch.float32)[None]):
