@@ -91,6 +91,9 @@ class PriorTrainConfig(TrainConfig):
     """MMP-Net. Defaults = the reference notebook: Adam 3e-4 halved at half the run, L1 + 0.5 x gradient L1."""
 
     grad_weight: float = _f(0.5, "Weight of the image-gradient L1 term (0: plain L1).", min=0.0)
+    level_weight: float = _f(0.0, "Weight of an L1 term on each crop's mean MMP (its blur level), so evidence "
+                                  "from textured pixels must reach the smooth ones (0: off, the reference).",
+                             min=0.0)
     augment: str = _f("reference", "reference: random crops and h/v flips; strong: also crops shrunk by 0.5-1 "
                                    "(MMP scaled alike), 90-degree rotations and colour jitter.",
                       choices=("reference", "strong"))

@@ -43,15 +43,21 @@ STRONG_AUGMENT = {"scale": (0.5, 1.0), "rotate": True, "photometric": True}
 AUGMENTS = {"reference": {}, "strong": STRONG_AUGMENT}
 
 
-def prior_loss(pred: torch.Tensor, target: torch.Tensor, grad_weight: float = 0.5) -> tuple[torch.Tensor, dict]:
-    """L1 + grad_weight x L1 of the horizontal and vertical forward differences."""
+def prior_loss(pred: torch.Tensor, target: torch.Tensor, grad_weight: float = 0.5,
+               level_weight: float = 0.0) -> tuple[torch.Tensor, dict]:
+    """L1 + grad_weight x L1 of the horizontal and vertical forward differences + level_weight x L1 of each
+    crop's mean (per-pixel L1 alone lets a network guess the typical level wherever the frame shows no blur)."""
     l1 = F.l1_loss(pred, target)
     total = l1
     grad = pred.new_zeros(())
+    level = pred.new_zeros(())
     if grad_weight:
         grad = (F.l1_loss(pred.diff(dim=-1), target.diff(dim=-1)) + F.l1_loss(pred.diff(dim=-2), target.diff(dim=-2)))
-        total = l1 + grad_weight * grad
-    return total, {"l1": l1.item(), "grad": grad.item()}
+        total = total + grad_weight * grad
+    if level_weight:
+        level = F.l1_loss(pred.mean(dim=(-2, -1)), target.mean(dim=(-2, -1)))
+        total = total + level_weight * level
+    return total, {"l1": l1.item(), "grad": grad.item(), "level": level.item()}
 
 
 def evenly_spaced(n: int, limit: int | None) -> list[int]:
@@ -126,7 +132,8 @@ class PriorTask(Task):
         return net(batch["blur"].to(device, non_blocking=True))
 
     def loss(self, output, batch, device):
-        return prior_loss(output.float(), batch["mmp"].to(device, non_blocking=True), self.cfg.grad_weight)
+        return prior_loss(output.float(), batch["mmp"].to(device, non_blocking=True), self.cfg.grad_weight,
+                          self.cfg.level_weight)
 
     @torch.no_grad()
     def validate(self) -> dict:

@@ -243,3 +243,19 @@ def test_non_finite_weights_are_never_saved(data, tmp_path):
     with pytest.raises(TrainingError, match="non-finite by step 2; not saved \\(no checkpoint yet"):
         _run(data, tmp_path / "w", hook=poison_at_2)
     assert not (tmp_path / "w").exists()
+
+
+def test_level_term_is_the_l1_of_each_crops_mean():
+    """Hand-computed: crop 0's truth averages the prediction (level error 0, pixel error 0.1); crop 1 is 0.2 off."""
+    from mmpmodel.train_prior import prior_loss
+
+    pred = torch.full((2, 1, 4, 4), 0.1)
+    target = torch.zeros(2, 1, 4, 4)
+    target[0, :, :, 2:] = 0.2
+    target[1] = 0.3
+    total, parts = prior_loss(pred, target, grad_weight=0.0, level_weight=2.0)
+    assert parts["l1"] == pytest.approx((0.1 + 0.2) / 2)
+    assert parts["level"] == pytest.approx((0.0 + 0.2) / 2)
+    assert total.item() == pytest.approx(0.15 + 2.0 * 0.1)
+    plain, parts = prior_loss(pred, target, grad_weight=0.0)
+    assert plain.item() == pytest.approx(0.15) and parts["level"] == 0.0
