@@ -112,3 +112,21 @@ def test_deblur_writes_every_frame_with_the_ensemble(files, tmp_path):
     names = sorted(p.name for p in out.iterdir())
     assert names == [f"{i:06d}.png" for i in range(6)]
     assert cv2.imread(str(out / "000000.png")).shape == (18, 26, 3)
+
+
+def test_bench_prints_both_sizes_against_the_single_pass(files, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _, _, ck, data = files
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "rows.json"
+    res = subprocess.run([sys.executable, str(root / "bench" / "self_ensemble.py"), "--model", str(ck), "--data",
+                          str(data), "--sizes", "2", "1", "--json", str(out)], capture_output=True, text=True,
+                         timeout=300, cwd=root)
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows = json.loads(out.read_text())
+    assert [r["size"] for r in rows] == [1, 2]  # N = 1 first: the reference of the ratios
+    assert rows[0]["gain_over_1"] == 0.0 and rows[0]["time_ratio"] == 1.0
+    assert rows[1]["gain_over_1"] == pytest.approx(rows[1]["psnr"] - rows[0]["psnr"])
