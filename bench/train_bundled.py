@@ -15,7 +15,7 @@ the held-out footage). Steps, in order, each resumable (rerun the same command a
    of that prior (bf16 autocast on CPUs with native bf16); each `--finetune-steps N` adds one MMP-RNN stage
    (`--init-from` the previous stage's best.pt, cosine from `--finetune-lr`, batch 8, with `--finetune-ema` and
    `--finetune-still` (a share of still clips, train-deblur --still-clips), one value per stage or one for all; stage
-   k uses seed k, hence other crops and another validation split). The values the weights were trained with are pinned here (lr 1e-3 for the
+   k uses seed k unless `--finetune-seed` says otherwise, hence other crops and another validation split). The values the weights were trained with are pinned here (lr 1e-3 for the
    first stage, no weight average), so the command reproduces them whatever the `cpu` recipe says today;
 4. scores the exported files on held-out footage (photographs and camera paths never used in training) and on `--eval DATA`
    files if given (e.g. footage made by bench/other_footage.py);
@@ -104,6 +104,9 @@ def main() -> None:
                    help="preset of each fine-tuning stage ('-': the previous stage's); a deeper one (more A or B) grows "
                         "the previous stage's weights, its added RDBs starting as the identity (mmpmodel/grow.py)")
     p.add_argument("--finetune-batch", type=int, default=8)
+    p.add_argument("--finetune-seed", type=int, nargs="+", default=None,
+                   help="seed of each fine-tuning stage (its crops, shuffle and validation split; one value: the same "
+                        "for all; default: the stage's number, 1, 2, ...)")
     p.add_argument("--finetune-sequences", nargs="+", default=["-"],
                    help="footage of each fine-tuning stage: N renders N sequences (seed 42) of the same photographs "
                         "for it; '-' uses the training footage (30 sequences, --sequences)")
@@ -116,7 +119,10 @@ def main() -> None:
     stages = len(a.finetune_steps)
     if a.init_from and not stages:
         p.error("--init-from starts the fine-tuning stages: give --finetune-steps")
-    for opt in ("finetune_lr", "finetune_ema", "finetune_still", "finetune_preset", "finetune_sequences"):
+    if a.finetune_seed is None:
+        a.finetune_seed = list(range(1, stages + 1))
+    for opt in ("finetune_lr", "finetune_ema", "finetune_still", "finetune_preset", "finetune_sequences",
+                "finetune_seed"):
         values = getattr(a, opt)
         if len(values) not in (1, stages) and stages:
             p.error(f"--{opt.replace('_', '-')}: give one value, or one per stage ({stages})")
@@ -177,14 +183,14 @@ def main() -> None:
     # 3b. optional fine-tuning from that best.pt: the gain appears only once the learning rate is low (docs/training.md),
     # so a second cosine from 3e-4 with twice the batch (another seed: other crops) continues where the first ended
     final_run = deblur_run
-    for stage, (steps, lr, ema, still, preset, seqs) in enumerate(
+    for stage, (steps, lr, ema, still, preset, seqs, seed) in enumerate(
             zip(a.finetune_steps, a.finetune_lr, a.finetune_ema, a.finetune_still, a.finetune_preset,
-                a.finetune_sequences), start=1):
+                a.finetune_sequences, a.finetune_seed), start=1):
         previous, final_run = final_run, work / "runs" / ("deblur_ft" if stage == 1 else f"deblur_ft{stage}")
         grow = {"preset": preset} if preset != "-" else {}
         train_deblur(stage_data.get(seqs, video_h5), final_run, recipe="cpu", prior=str(prior_run / "best.pt"),
                      **grow, init_from=str(previous / "best.pt"), steps=steps, batch_size=a.finetune_batch,
-                     lr=lr, warmup_steps=20, val_every=200, seed=stage, ema=ema, still_clips=still,
+                     lr=lr, warmup_steps=20, val_every=200, seed=seed, ema=ema, still_clips=still,
                      resume=(final_run / "last.pt").exists())
 
     # 4. the bundled files (float16), scored on held-out footage as shipped
@@ -215,7 +221,8 @@ def main() -> None:
         + (f", on {q} sequences of seed {FINETUNE_SEED}" if q != "-" else "") + ")"
         for n, lr, e, s, g, q in zip(a.finetune_steps, a.finetune_lr, a.finetune_ema, a.finetune_still,
                                      a.finetune_preset, a.finetune_sequences))
-    stages_desc += f" steps (batch {deblur_cfg.get('batch_size')}, cosine, one stage each, seeds 1..{stages})"
+    stages_desc += (f" steps (batch {deblur_cfg.get('batch_size')}, cosine, one stage each, seeds "
+                    f"{', '.join(map(str, a.finetune_seed))})")
     if a.init_from:
         start = previous_entries.get(a.init_from)
         start_prior = previous_entries.get(a.init_prior)
