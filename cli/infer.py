@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from cli.main import main
+from cli.params import SELF_ENSEMBLE
 from mmpdata.video import CODECS
 
 _PATH = click.Path(path_type=Path)
@@ -36,10 +37,7 @@ _EXISTING = click.Path(exists=True, path_type=Path)
               help="Run the frames in tiles of NxN pixels (a multiple of 16) to bound memory on large frames.")
 @click.option("--tile-overlap", type=click.IntRange(0), default=None,
               help="Context pixels around each tile (a multiple of 16; default: the network's reach in one frame).")
-@click.option("--self-ensemble", "ensemble", type=click.Choice(["1", "2", "4", "8"]), default="1", show_default=True,
-              help="Average this many passes over the video mirrored/transposed (1: off; 2: + left-right mirror; 4: + "
-                   "up-down mirror and half turn; 8: + the four transposes). N times the time; a few hundredths of a "
-                   "dB for the bundled weights (docs/benchmarks.md).")
+@SELF_ENSEMBLE
 def deblur_cmd(checkpoint, input, output, device, fps, codec, crf, precision, tile, tile_overlap, ensemble):
     """Deblur a video file or frame folder into a video (OUTPUT ends in .mp4/.mkv/.mov/.avi) or a new folder of
     PNGs (000000.png, ...): one output frame per decoded input frame, the input's frame rate and audio kept."""
@@ -48,7 +46,7 @@ def deblur_cmd(checkpoint, input, output, device, fps, codec, crf, precision, ti
 
     checkpoint = resolve_weights(checkpoint, "deblur") if checkpoint else default_weights("deblur")
     result = deblur_video(checkpoint, input, output, device=device, fps=fps, codec=codec, crf=crf,
-                          precision=precision, tile=tile, overlap=tile_overlap, ensemble=int(ensemble))
+                          precision=precision, tile=tile, overlap=tile_overlap, ensemble=ensemble)
     extra = f", {result['fps']} fps, audio {result['audio']}" if "fps" in result else ""
     click.echo(f"{result['frames']} frames -> {result['output']} ({result['seconds_per_frame']:.3f} s/frame{extra})")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 __all__ = ["FiniteFloat", "PositiveFloat", "NonNegativeFloat", "Fraction", "OutputFile", "FINITE_FLOAT",
-           "POSITIVE_FLOAT", "NON_NEGATIVE_FLOAT", "FRACTION", "OUTPUT_FILE"]
+           "POSITIVE_FLOAT", "NON_NEGATIVE_FLOAT", "FRACTION", "OUTPUT_FILE", "SELF_ENSEMBLE"]
 
 
 class FiniteFloat(click.ParamType):
@@ -99,3 +99,11 @@ POSITIVE_FLOAT = PositiveFloat()
 NON_NEGATIVE_FLOAT = NonNegativeFloat()
 FRACTION = Fraction()
 OUTPUT_FILE = OutputFile()
+
+#: ``--self-ensemble N`` of ``mmp eval`` and ``mmp deblur``, passed to the command as the int ``ensemble``.
+SELF_ENSEMBLE = click.option(
+    "--self-ensemble", "ensemble", type=click.Choice(["1", "2", "4", "8"]), default="1", show_default=True,
+    callback=lambda ctx, param, value: int(value),
+    help="Average this many passes over the video mirrored/transposed (1: off; 2: + left-right mirror; 4: + up-down "
+         "mirror and half turn; 8: + the four transposes). N times the time; a few hundredths of a dB for the bundled "
+         "weights (docs/benchmarks.md).")

@@ -10,7 +10,7 @@ import click
 from click.core import ParameterSource
 
 from cli.main import main
-from cli.params import FINITE_FLOAT, FRACTION, NON_NEGATIVE_FLOAT, OUTPUT_FILE, POSITIVE_FLOAT
+from cli.params import FINITE_FLOAT, FRACTION, NON_NEGATIVE_FLOAT, OUTPUT_FILE, POSITIVE_FLOAT, SELF_ENSEMBLE
 from mmpmodel.train_config import DeblurTrainConfig, PriorTrainConfig, config_fields
 
 _PATH = click.Path(path_type=Path)
@@ -180,10 +180,7 @@ def recipes_cmd(task, as_json):
 @click.option("--prior-source", type=click.Choice(["net", "gt", "zero"]), default="net", show_default=True,
               help="What a deblurring model's MMAM is fed: net (its MMP-Net), gt (the stored MMP, Table 5's bound) or "
                    "zero (no motion); comparing them shows how much the model uses its prior.")
-@click.option("--self-ensemble", "ensemble", type=click.Choice(["1", "2", "4", "8"]), default="1", show_default=True,
-              help="Average this many passes over the video mirrored/transposed (1: off; 2: + left-right mirror; 4: + "
-                   "up-down mirror and half turn; 8: + the four transposes). N times the time; a few hundredths of a "
-                   "dB for the bundled weights (docs/benchmarks.md).")
+@SELF_ENSEMBLE
 def eval_cmd(checkpoint, data, protocol, json_path, save, device, precision, prior_source, ensemble):
     """PSNR/SSIM (deblurring) or L1 (prior) with params, GMACs and seconds per frame."""
     from mmpmodel.evaluate import evaluate
@@ -192,7 +189,7 @@ def eval_cmd(checkpoint, data, protocol, json_path, save, device, precision, pri
 
     checkpoint = resolve_weights(checkpoint)
     result = evaluate(checkpoint, data, protocol=protocol, save=save, device=device, precision=precision,
-                      prior_source=prior_source, ensemble=int(ensemble))
+                      prior_source=prior_source, ensemble=ensemble)
     if json_path is not None:
         write_json(json_path, result)
     _echo_json(result)
