@@ -132,8 +132,8 @@ class Deblurrer:
     ``device``; deblurs any number of videos, one :meth:`stream` at a time.
 
     ``precision`` (auto, fp32, bf16, fp16), ``tile``/``overlap`` and ``ensemble`` run the network as ``mmp deblur
-    --precision --tile --tile-overlap --self-ensemble`` do (see :mod:`mmpmodel.precision`, :mod:`mmpmodel.tiling`); ``model`` keeps float32
-    weights either way."""
+    --precision --tile --tile-overlap --self-ensemble`` do (see :mod:`mmpmodel.precision`, :mod:`mmpmodel.tiling`,
+    :mod:`mmpmodel.ensemble`); ``model`` keeps float32 weights either way."""
 
     def __init__(self, model, device: str | torch.device | None = None, checkpoint: Path | None = None,
                  precision: str | None = "auto", tile: int | None = None, overlap: int | None = None,

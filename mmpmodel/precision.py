@@ -135,9 +135,9 @@ def for_inference(model: nn.Module, precision: str | None = "auto", device: str 
 
 
 def for_training(model: nn.Module, device: str | torch.device | None = None) -> nn.Module:
-    """``model`` moved to ``device`` in place, channels-last where :func:`use_channels_last` says so: an MMP-RNN
-    training step runs about 1.3x faster on the CPU that way (docs/benchmarks.md). Weights keep their values and
-    dtype; checkpoints store the same numbers either way."""
+    """``model`` moved to ``device`` in place, channels-last where :func:`use_channels_last` says so: an
+    MMP-RNN training step at the ``cpu`` recipe's size runs about 1.2x faster on the CPU that way
+    (docs/benchmarks.md). Weights keep their values and dtype; checkpoints store the same numbers either way."""
     device = _as_device(device)
     model = model.to(device)
     if use_channels_last(device):

@@ -161,7 +161,8 @@ class DeblurTask(Task):
             with torch.no_grad():
                 model.mmam.gamma[0].weight.mul_(cfg.mmam_gain)
         self.model = for_training(model, info.device)
-        self.loss_prior = for_training(self.prior_net, info.device) if (cfg.mm_weight and self.prior_net is not None) else None
+        with_loss_prior = cfg.mm_weight and self.prior_net is not None
+        self.loss_prior = for_training(self.prior_net, info.device) if with_loss_prior else None
         self._input_psnr = None
         self._shown: list = []
 

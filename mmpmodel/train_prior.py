@@ -50,14 +50,16 @@ def prior_loss(pred: torch.Tensor, target: torch.Tensor, grad_weight: float = 0.
     l1 = F.l1_loss(pred, target)
     total = l1
     grad = pred.new_zeros(())
-    level = pred.new_zeros(())
     if grad_weight:
         grad = (F.l1_loss(pred.diff(dim=-1), target.diff(dim=-1)) + F.l1_loss(pred.diff(dim=-2), target.diff(dim=-2)))
         total = total + grad_weight * grad
     if level_weight:
         level = F.l1_loss(pred.mean(dim=(-2, -1)), target.mean(dim=(-2, -1)))
         total = total + level_weight * level
-    return total, {"l1": l1.item(), "grad": grad.item(), "level": level.item()}
+    parts = {"l1": l1.item(), "grad": grad.item()}
+    if level_weight:
+        parts["level"] = level.item()
+    return total, parts
 
 
 def evenly_spaced(n: int, limit: int | None) -> list[int]:
