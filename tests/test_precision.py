@@ -123,6 +123,7 @@ def test_training_layout_is_channels_last_with_the_same_loss_and_gradients():
             assert torch.allclose(a.grad, b.grad, rtol=1e-3, atol=1e-6), name
     assert not torch.equal(ref.head.weight.grad, torch.zeros_like(ref.head.weight.grad))
 
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     torch.manual_seed(0)
