@@ -32,6 +32,14 @@ step 3's first runs, so the shipped weights can be extended without retraining t
         --finetune-steps 1500 --finetune-sequences 120 --eval other.h5 other2.h5
 
 (photos/ from bench/debian_photos.py). The registry entry then records the starting weights' own entry as well.
+
+A new `sample-prior` beside the shipped `sample-deblur`: `--prior-sequences N` (with `--init-from`) trains MMP-Net
+afresh on N sequences (seed 42, non-overlapping windows) with the settings pinned in `NEW_PRIOR` (`--input-norm
+local`, `--prior-steps` steps), instead of copying `--init-prior`. Without `--finetune-steps`, `sample-deblur` is
+kept as it is (its own frozen MMP-Net inside) and its registry entry is carried over:
+
+    python bench/train_bundled.py --photos photos/train photos/train_more --work bundled/ --init-from sample-deblur \
+        --prior-sequences 180 --prior-steps 3000 --eval other.h5 other2.h5
 """
 from __future__ import annotations
 
@@ -60,6 +68,10 @@ from mmpmodel.weights import INDEX, WEIGHTS_DIR, registry, resolve_weights, sha2
 log = logging.getLogger("train_bundled")
 SIZE = (192, 128)
 FINETUNE_SEED = 42  # camera paths of the larger fine-tuning footage (the 30-sequence training footage uses 21)
+#: --prior-sequences: the settings of the shipped sample-prior (docs/training.md, tenth session), pinned so the
+#: command reproduces it whatever the `cpu` recipe says
+NEW_PRIOR = {"input_norm": "local", "batch_size": 8, "patch": 96, "lr": 1e-3, "schedule": "cosine",
+             "warmup_steps": 50, "ema": 0.999, "grad_weight": 0.5, "val_every": 250, "val_frames": 32}
 KEEP = ("format", "version", "kind", "config", "model", "prior", "step", "metrics")
 
 
@@ -115,10 +127,15 @@ def main() -> None:
                         "sample-deblur) instead of training the prior and the first MMP-RNN run")
     p.add_argument("--init-prior", default="sample-prior",
                    help="with --init-from: the MMP-Net that was trained with it (exported as sample-prior)")
+    p.add_argument("--prior-sequences", type=int, default=None,
+                   help="with --init-from: train a new MMP-Net (NEW_PRIOR's settings, --prior-steps) on this many "
+                        "sequences (seed 42) and export it as sample-prior instead of --init-prior")
     a = p.parse_args()
     stages = len(a.finetune_steps)
-    if a.init_from and not stages:
-        p.error("--init-from starts the fine-tuning stages: give --finetune-steps")
+    if a.prior_sequences is not None and (not a.init_from or a.prior_sequences < 1):
+        p.error("--prior-sequences N (N >= 1) trains a new sample-prior beside --init-from's MMP-RNN: give both")
+    if a.init_from and not stages and not a.prior_sequences:
+        p.error("--init-from starts the fine-tuning stages: give --finetune-steps (or --prior-sequences)")
     if a.finetune_seed is None:
         a.finetune_seed = list(range(1, stages + 1))
     for opt in ("finetune_lr", "finetune_ema", "finetune_still", "finetune_preset", "finetune_sequences",
@@ -155,7 +172,7 @@ def main() -> None:
                               split=False, images=images)
         synthesize(work / "footage", video_h5, flow="dis", frames="7-13", stride=None, seed=1)
     stage_data = {}
-    for n in sorted({int(v) for v in a.finetune_sequences if v != "-"}):
+    for n in sorted({int(v) for v in a.finetune_sequences if v != "-"} | ({a.prior_sequences} - {None})):
         render_sample_footage(work / f"footage_{n}", sequences=n, frames=a.frames, size=SIZE, seed=FINETUNE_SEED,
                               split=False, images=images)
         stage_data[str(n)] = work / f"video_{n}.h5"
@@ -167,10 +184,15 @@ def main() -> None:
         # copies, so that exporting into mmpmodel/weights cannot change what a rerun starts from
         deblur_run.mkdir(parents=True, exist_ok=True)
         prior_run.mkdir(parents=True, exist_ok=True)
-        for src, dst in ((resolve_weights(a.init_from, "deblur"), deblur_run / "best.pt"),
-                         (resolve_weights(a.init_prior, "prior"), prior_run / "best.pt")):
+        copies = [(resolve_weights(a.init_from, "deblur"), deblur_run / "best.pt")]
+        if not a.prior_sequences:
+            copies.append((resolve_weights(a.init_prior, "prior"), prior_run / "best.pt"))
+        for src, dst in copies:
             if not dst.exists():
                 shutil.copyfile(src, dst)
+        if a.prior_sequences:
+            train_prior(stage_data[str(a.prior_sequences)], prior_run, steps=a.prior_steps,
+                        resume=(prior_run / "last.pt").exists(), **NEW_PRIOR)
     else:
         synthesize(work / "footage", prior_h5, flow="dis", frames="7-13", stride=1, seed=1)
         train_prior(prior_h5, prior_run, recipe="cpu", steps=a.prior_steps, resume=(prior_run / "last.pt").exists())
@@ -196,7 +218,13 @@ def main() -> None:
     # 4. the bundled files (float16), scored on held-out footage as shipped
     out_dir = WEIGHTS_DIR if not a.no_export else work / "export"
     prior_file = export(prior_run / "best.pt", out_dir / "sample-prior.pt")
-    deblur_file = export(final_run / "best.pt", out_dir / "sample-deblur.pt")
+    if a.init_from and not stages:  # the MMP-RNN we started from, byte for byte
+        deblur_file = out_dir / "sample-deblur.pt"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if not deblur_file.exists() or sha256_file(deblur_file) != sha256_file(final_run / "best.pt"):
+            shutil.copyfile(final_run / "best.pt", deblur_file)
+    else:
+        deblur_file = export(final_run / "best.pt", out_dir / "sample-deblur.pt")
     scores = {"prior": {}, "deblur": {}}
     for data in [heldout_h5, *a.eval]:
         pr = evaluate(prior_file, data)
@@ -214,7 +242,9 @@ def main() -> None:
     data_desc = (f"mmp sample-footage (192x128, GOPRO-like blur, seed 21) of {len(images)} photographs "
                  f"({len(photos)} Debian desktop backgrounds + scikit-image's {', '.join(images[len(photos):])}), "
                  f"{a.sequences} sequences x {a.frames} frames; synthesize --flow dis --frames 7-13")
-    deblur_cfg = json.loads((final_run / "config.json").read_text())
+    command_deblur = command
+    deblur_cfg = json.loads((final_run / "config.json").read_text()) if (final_run / "config.json").exists() else \
+        {"preset": torch.load(final_run / "best.pt", map_location="cpu", weights_only=True)["config"].get("preset")}
     stages_desc = " + ".join(
         f"{n} (lr {lr:g}" + (f", ema {e:g}" if e else "") + (f", still {s:g}" if s else "")
         + (f", grown to {g}" if g != "-" else "")
@@ -235,6 +265,18 @@ def main() -> None:
             f"scikit-image's {', '.join(images[len(photos):])}), seed {FINETUNE_SEED}")
         prior_fields = ({"recipe": start_prior.recipe, "data": start_prior.data, "command": start_prior.command}
                         if start_prior else {"recipe": "", "data": "", "command": f"(copied from {a.init_prior})"})
+        if a.prior_sequences:
+            prior_fields = {
+                "recipe": "train-prior " + " ".join(f"--{k.replace('_', '-')} {v:g}" if isinstance(v, float) else
+                                                    f"--{k.replace('_', '-')} {v}" for k, v in NEW_PRIOR.items())
+                          + f" --steps {a.prior_steps} (fp32)",
+                "data": (f"{a.prior_sequences} sequences x {a.frames} frames of {len(images)} pictures "
+                         f"({len(photos)} from {', '.join(d.name + '/' for d in a.photos)}, see bench/debian_photos.py, "
+                         f"+ scikit-image's {', '.join(images[len(photos):])}), seed {FINETUNE_SEED}; synthesize "
+                         "--flow dis --frames 7-13, non-overlapping windows"),
+                "command": command}
+        if not stages and start:  # the MMP-RNN is the one we started from: its entry is carried over
+            deblur_recipe, deblur_data, command_deblur = start.recipe, start.data, start.command
     else:
         prior_cfg = json.loads((prior_run / "config.json").read_text())
         deblur_recipe = (f"cpu ({a.deblur_steps} steps, lr {pinned['lr']:g}; precision {precision})"
@@ -246,12 +288,14 @@ def main() -> None:
     for name, kind, dst, arch, fields in (
             ("sample-prior", "prior", prior_file, "mmpnet", prior_fields),
             ("sample-deblur", "deblur", deblur_file, deblur_cfg.get("preset"),
-             {"recipe": deblur_recipe, "data": deblur_data, "command": command})):
+             {"recipe": deblur_recipe, "data": deblur_data, "command": command_deblur})):
         entries.append({
             "name": name, "kind": kind, "file": dst.name, "sha256": sha256_file(dst), "architecture": arch,
             **fields, "metrics": {"heldout": scores[kind]},
             "description": ("MMP-Net trained on synthetic sample footage" if kind == "prior" else
-                            "MMP-RNN with sample-prior inside, trained on synthetic sample footage"),
+                            "MMP-RNN with sample-prior inside, trained on synthetic sample footage" if not a.prior_sequences
+                            else "MMP-RNN trained on synthetic sample footage, with the MMP-Net it was trained with "
+                                 "inside (sample-prior was retrained after it)"),
         })
     INDEX.parent.mkdir(parents=True, exist_ok=True)
     tmp = INDEX.with_suffix(".tmp")

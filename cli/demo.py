@@ -78,6 +78,7 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool | None = None)
     """Run every step into ``out``; returns the summary (paths and numbers)."""
     from mmpdata.footage import DEFAULT_IMAGES, UNSEEN_IMAGES, render_sample_footage
     from mmpdata.pipeline import synthesize
+    from mmpmodel.checkpoint import load_prior
     from mmpmodel.evaluate import evaluate
     from mmpmodel.inference import deblur_video
     from mmpmodel.runs import write_json
@@ -119,10 +120,12 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool | None = None)
     # 3. the training loop: fine-tune both from the bundled weights for a few steps, score again
     prior_run, deblur_run = out / "runs" / "prior", out / "runs" / "deblur"
     n, every = p["finetune_steps"], p["finetune_val_every"]
+    # fine-tuning keeps what the network sees (input_norm) and the MMP-Net the MMP-RNN was trained with (inside it)
     train_prior(prior_h5, prior_run, recipe="cpu", init_from="sample-prior", steps=n, val_every=every,
+                input_norm=load_prior(bundled_prior)[0].input_norm,
                 batch_size=2 * p["batch"], patch=min(96, min(p["size"])),
                 lr=1e-4, resume=(prior_run / "last.pt").exists(), progress=progress)
-    train_deblur(video_h5, deblur_run, recipe="cpu", init_from="sample-deblur", prior="sample-prior", steps=n,
+    train_deblur(video_h5, deblur_run, recipe="cpu", init_from="sample-deblur", steps=n,
                  frames=p["clip_frames"], batch_size=p["batch"], val_every=every, lr=1e-4, warmup_steps=0, resume=(deblur_run / "last.pt").exists(),
                  progress=progress)
     tuned_eval = evaluate(deblur_run / "last.pt", unseen_h5, protocol="all", progress=progress)

@@ -11,6 +11,16 @@ Two ways to handle sizes that are not multiples of 16 (``padding``):
 * ``"reference"``: what the authors' UNet did: no padding up front; each 2x2 max-pool floors odd sizes and each
   upsampling zero-pads (split left/right, top/bottom) to its skip's size. Imported published weights use it, so they
   give their code's output at every size. Both modes agree exactly when H and W are multiples of 16.
+
+What the network sees (``input_norm``):
+
+* ``"none"`` (default, the paper and the authors' code): the frame in [0, 1], centred at 0.5.
+* ``"local"``: each pixel minus its neighbourhood's mean (Gaussian, sigma 8 px), divided by the neighbourhood's
+  contrast (root of the Gaussian-weighted (sigma 16 px) mean square of that difference over the three channels,
+  plus a floor). Not in the paper. Blur shows as a *ratio* (how much fine detail there is against how much coarse
+  contrast), and the paper's network, whose BatchNorm normalises over the batch rather than each picture, has to
+  learn that division from data. Trained on varied photographs in a CPU budget it never did: it predicted one level
+  for every frame. With the contrast divided out it learns each frame's blur level (docs/training.md, tenth session).
 """
 from __future__ import annotations
 
@@ -26,6 +36,31 @@ from .blocks import RDB, conv, crop_to, pad_to_multiple
 SIZE_MULTIPLE = 16
 #: The ``padding`` modes of :class:`MMPNet` (see the module docstring).
 PADDINGS = ("replicate", "reference")
+#: The ``input_norm`` modes of :class:`MMPNet` (see the module docstring).
+INPUT_NORMS = ("none", "local")
+#: ``input_norm="local"``: Gaussian sigmas (px) of the local mean and of the local contrast, the contrast floor
+#: (on the [0, 1] scale: below it, flat regions are not amplified into noise) and the output scale (so a typical
+#: normalised frame spans about the [-0.5, 0.5] the centred input of the paper's network spans).
+LOCAL_MEAN_SIGMA, LOCAL_CONTRAST_SIGMA, CONTRAST_FLOOR, NORMALISED_SCALE = 8.0, 16.0, 0.02, 0.15
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian of each channel of (B, C, H, W), kernel radius 3 sigma, replicate-padded borders."""
+    radius = int(3 * sigma)
+    taps = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    kernel = torch.exp(-taps ** 2 / (2 * sigma ** 2))
+    kernel = kernel / kernel.sum()
+    c = x.shape[1]
+    x = F.pad(x, (radius, radius, radius, radius), mode="replicate")
+    x = F.conv2d(x, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(x, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def local_contrast(x: torch.Tensor) -> torch.Tensor:
+    """``input_norm="local"``: (x - local mean) / (local contrast + floor), scaled; zero-centred like ``x - 0.5``."""
+    residual = x - gaussian_blur(x, LOCAL_MEAN_SIGMA)
+    contrast = gaussian_blur((residual ** 2).mean(dim=1, keepdim=True), LOCAL_CONTRAST_SIGMA).sqrt()
+    return residual / (contrast + CONTRAST_FLOOR) * NORMALISED_SCALE
 
 
 class DoubleConv(nn.Module):
@@ -71,11 +106,13 @@ class Up(nn.Module):
 class MMPNet(nn.Module):
     """Blurry RGB frame (B, 3, H, W) in [0, 1] -> motion-magnitude prior (B, 1, H, W) in [0, 1]; any H, W."""
 
-    def __init__(self, width: int = 16, padding: str = "replicate"):
+    def __init__(self, width: int = 16, padding: str = "replicate", input_norm: str = "none"):
         super().__init__()
         if padding not in PADDINGS:
             raise ValueError(f"padding must be one of {PADDINGS}, not {padding!r}")
-        self.width, self.padding = width, padding
+        if input_norm not in INPUT_NORMS:
+            raise ValueError(f"input_norm must be one of {INPUT_NORMS}, not {input_norm!r}")
+        self.width, self.padding, self.input_norm = width, padding, input_norm
         w = width
         self.head = conv(3, w, 9)
         self.inc = DoubleConv(w, w)
@@ -88,7 +125,10 @@ class MMPNet(nn.Module):
 
     def config_dict(self) -> dict:
         """What rebuilds this network (``prior_config`` / a prior checkpoint's ``config``)."""
-        return {"width": self.width, "padding": self.padding}
+        config = {"width": self.width, "padding": self.padding}
+        if self.input_norm != "none":  # absent = "none": checkpoints written before the option still match
+            config["input_norm"] = self.input_norm
+        return config
 
     @classmethod
     def from_config(cls, config: dict, source: str = "checkpoint") -> "MMPNet":
@@ -97,11 +137,15 @@ class MMPNet(nn.Module):
         if padding not in PADDINGS:
             raise FormatError(f"{source}: unknown MMP-Net padding {padding!r} "
                               f"(this version knows {', '.join(PADDINGS)}); upgrade the toolkit")
-        return cls(width=int(config.get("width", 16)), padding=padding)
+        input_norm = config.get("input_norm", "none")
+        if input_norm not in INPUT_NORMS:
+            raise FormatError(f"{source}: unknown MMP-Net input_norm {input_norm!r} "
+                              f"(this version knows {', '.join(INPUT_NORMS)}); upgrade the toolkit")
+        return cls(width=int(config.get("width", 16)), padding=padding, input_norm=input_norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Centred in the input's precision, then cast once to the weights' (bf16/fp16 under precision.for_inference).
-        centred = (x - 0.5).to(self.head.weight.dtype)
+        centred = (local_contrast(x.float()) if self.input_norm == "local" else x - 0.5).to(self.head.weight.dtype)
         if self.padding == "reference":
             # Their UNet needs at least 16 pixels for its four max-pools; smaller frames are replicate-padded.
             h, w = x.shape[-2:]

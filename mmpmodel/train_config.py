@@ -97,6 +97,9 @@ class PriorTrainConfig(TrainConfig):
     augment: str = _f("reference", "reference: random crops and h/v flips; strong: also crops shrunk by 0.5-1 "
                                    "(MMP scaled alike), 90-degree rotations and colour jitter.",
                       choices=("reference", "strong"))
+    input_norm: str = _f("none", "What MMP-Net sees: none (the frame, as in the paper) or local (each pixel's "
+                                 "difference from its neighbourhood divided by the neighbourhood's contrast; "
+                                 "recorded in the checkpoint).", choices=("none", "local"))
     val_frames: int = _f(32, "Held-out full frames scored per validation round.", min=1, resume=False)
     width: int = _f(16, "MMP-Net base width (the paper's network: 16).", min=1, cli=False)
 
@@ -165,7 +168,7 @@ class Recipe:
 #: the measurements behind them are in docs/training.md ("Recipes").
 CPU_RECIPES = {
     "prior": {"steps": 1000, "batch_size": 8, "patch": 96, "lr": 3e-4, "schedule": "step", "warmup_steps": 0,
-              "grad_weight": 0.5, "augment": "strong", "val_frames": 16, "val_every": 100},
+              "grad_weight": 0.5, "augment": "strong", "input_norm": "local", "val_frames": 16, "val_every": 100},
     "deblur": {"preset": "A2B2C16F10", "steps": 1100, "batch_size": 4, "patch": 64, "lr": 5e-4, "schedule": "cosine",
                "warmup_steps": 50, "grad_clip": 20.0, "char_weight": 1.0, "grad_weight": 0.5, "mm_weight": 0.0,
                "skip_lr_scale": 0.1, "ema": 0.995, "val_clips": 4, "val_every": 100, "precision": "fast"},

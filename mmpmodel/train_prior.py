@@ -113,11 +113,14 @@ class PriorTask(Task):
         train_full = PriorClips(cfg.data, self.split.train, patch=None, augment=False)
         self.train_mean = mean_mmp(train_full)
         # ---- model: fresh (output bias at the mean MMP), or from --init-from
-        model = MMPNet(width=cfg.width)
+        model = MMPNet(width=cfg.width, input_norm=cfg.input_norm)
         self.init_sha256 = None
         if cfg.init_from and not resume:
             path = resolve_checkpoint(cfg.init_from, "--init-from checkpoint", kind="prior")
             net, _ = load_prior(path)
+            if net.input_norm != cfg.input_norm:
+                raise InputError(f"{path}: this MMP-Net was trained with input_norm {net.input_norm!r}, the run asks "
+                                 f"for {cfg.input_norm!r}; pass --input-norm {net.input_norm} to fine-tune it")
             model.load_state_dict(net.state_dict())
             self.init_sha256 = state_sha256(net.state_dict())
             log.info("MMP-Net initialised from %s", path)

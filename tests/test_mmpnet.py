@@ -63,3 +63,58 @@ def test_batchnorm_modes_differ_between_train_and_eval():
         train_out = net.train()(x)
         eval_out = net.eval()(x)
     assert not torch.allclose(train_out, eval_out)
+
+
+def test_local_contrast_matches_an_independent_gaussian_filter():
+    # scipy's Gaussian (truncate 3 sigma, 'nearest' = replicate borders) computes the same normalisation.
+    import numpy as np
+    from scipy.ndimage import gaussian_filter
+
+    from mmpmodel import mmpnet
+
+    rng = np.random.default_rng(0)
+    x = rng.random((3, 40, 52))
+    g = lambda a, s: gaussian_filter(a, s, mode="nearest", truncate=3.0)  # noqa: E731
+    residual = x - np.stack([g(c, mmpnet.LOCAL_MEAN_SIGMA) for c in x])
+    contrast = np.sqrt(g((residual ** 2).mean(0), mmpnet.LOCAL_CONTRAST_SIGMA))
+    expected = residual / (contrast + mmpnet.CONTRAST_FLOOR) * mmpnet.NORMALISED_SCALE
+    got = mmpnet.local_contrast(torch.from_numpy(x)[None])[0].numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-10)
+
+
+def test_local_input_ignores_brightness_and_contrast(monkeypatch):
+    # The point of input_norm="local": a frame and a brighter, 3x more contrasted copy look the same to the network
+    # (exactly without the contrast floor); a flat frame reaches it as zeros, like the paper's 0.5 grey.
+    from mmpmodel import mmpnet
+
+    torch.manual_seed(0)
+    x = 0.2 + 0.2 * torch.rand(1, 3, 48, 48, dtype=torch.float64)
+    brighter = 3 * (x - 0.3) + 0.5
+    monkeypatch.setattr(mmpnet, "CONTRAST_FLOOR", 0.0)
+    assert torch.allclose(mmpnet.local_contrast(brighter), mmpnet.local_contrast(x), atol=1e-9)
+    monkeypatch.undo()
+    assert not torch.allclose(mmpnet.local_contrast(brighter), mmpnet.local_contrast(x), atol=1e-3)  # the floor
+    assert torch.allclose(mmpnet.local_contrast(torch.full((1, 3, 20, 24), 0.7, dtype=torch.float64)),
+                          torch.zeros(1, 3, 20, 24, dtype=torch.float64), atol=1e-12)
+
+
+def test_input_norm_is_recorded_and_rebuilt():
+    import pytest
+
+    from mmpdata.errors import FormatError
+
+    net = MMPNet(input_norm="local")
+    assert net.config_dict() == {"width": 16, "padding": "replicate", "input_norm": "local"}
+    assert MMPNet().config_dict() == {"width": 16, "padding": "replicate"}  # unchanged for the paper's network
+    rebuilt = MMPNet.from_config(net.config_dict())
+    rebuilt.load_state_dict(net.state_dict())
+    plain = MMPNet.from_config({})  # same weights, the paper's input: a different output
+    plain.load_state_dict(net.state_dict())
+    for n in (net, rebuilt, plain):
+        n.eval()
+    x = torch.rand(1, 3, 24, 40)
+    with torch.no_grad():
+        assert torch.equal(net(x), rebuilt(x))
+        assert not torch.allclose(net(x), plain(x))
+    with pytest.raises(FormatError, match="upgrade the toolkit"):
+        MMPNet.from_config({"input_norm": "global"}, "x.pt")

@@ -259,3 +259,26 @@ def test_level_term_is_the_l1_of_each_crops_mean():
     assert total.item() == pytest.approx(0.15 + 2.0 * 0.1)
     plain, parts = prior_loss(pred, target, grad_weight=0.0)
     assert plain.item() == pytest.approx(0.15) and "level" not in parts
+
+
+def test_input_norm_travels_with_the_weights(data, tmp_path):
+    # --input-norm local is recorded in the checkpoint, rebuilt by every loader (a prior or one inside MMP-RNN),
+    # and fine-tuning it under the other input is refused with the option that fixes it.
+    from mmpmodel.train_prior import train_prior
+
+    torch.set_num_threads(1)
+    res = CliRunner().invoke(main, ["train-prior", "--data", str(data), "--out", str(tmp_path / "a"), "--steps", "2",
+                                    "--batch-size", "2", "--patch", "32", "--input-norm", "local"])
+    assert res.exit_code == 0, res.output
+    net, ck = load_prior(tmp_path / "a" / "best.pt")
+    assert net.input_norm == "local" and ck["config"]["input_norm"] == "local"
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["input_norm"] == "local"
+    with pytest.raises(InputError, match="--input-norm local"):
+        train_prior(data, tmp_path / "b", steps=1, batch_size=2, patch=32, progress=False,
+                    init_from=tmp_path / "a" / "best.pt")
+    res = CliRunner().invoke(main, ["train-deblur", "--data", str(data), "--out", str(tmp_path / "d"), "--steps", "1",
+                                    "--batch-size", "1", "--patch", "32", "--preset", "A1B1C8F5",
+                                    "--prior", str(tmp_path / "a" / "best.pt")])
+    assert res.exit_code == 0, res.output
+    inner, _ = load_prior(tmp_path / "d" / "last.pt")
+    assert inner.input_norm == "local"
