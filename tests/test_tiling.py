@@ -41,10 +41,12 @@ def test_receptive_radius_bounds_the_autograd_reach():
     assert receptive_radius(model) < radius  # one frame's pass leaves out the state's history
 
 
-def test_prior_reach_bounds_the_autograd_reach():
+@pytest.mark.parametrize("input_norm, s", [("none", 352), ("local", 512)])
+def test_prior_reach_bounds_the_autograd_reach(input_norm, s):
+    # with input_norm="local" the normalisation's two Gaussians reach 3 x (8 + 16) px further
     torch.manual_seed(0)
-    net = MMPNet().eval()
-    s, c = 352, 176
+    net = MMPNet(input_norm=input_norm).eval()
+    c = s // 2
     x = torch.rand(1, 3, s, s, requires_grad=True)
     net(x)[0, 0, c, c].backward()
     reach = reach_of_centre(x.grad.abs().sum(dim=(0, 1)), c)
