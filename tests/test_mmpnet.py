@@ -1,4 +1,5 @@
 """MMP-Net: parameter count (hand formula and the paper's 0.85 M), any frame size, output range, normalisation."""
+import pytest
 import torch
 
 from mmpmodel.mmpnet import MMPNet
@@ -99,8 +100,6 @@ def test_local_input_ignores_brightness_and_contrast(monkeypatch):
 
 
 def test_input_norm_is_recorded_and_rebuilt():
-    import pytest
-
     from mmpdata.errors import FormatError
 
     net = MMPNet(input_norm="local")
