@@ -59,7 +59,7 @@ sys.path.insert(0, str(ROOT))
 
 from mmpdata.footage import DEFAULT_IMAGES, IMAGE_SUFFIXES, UNSEEN_IMAGES, render_sample_footage  # noqa: E402
 from mmpdata.pipeline import synthesize  # noqa: E402
-from mmpmodel.checkpoint import save_checkpoint  # noqa: E402
+from mmpmodel.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from mmpmodel.evaluate import evaluate  # noqa: E402
 from mmpmodel.train_deblur import train_deblur  # noqa: E402
 from mmpmodel.train_prior import train_prior  # noqa: E402
@@ -244,7 +244,7 @@ def main() -> None:
                  f"{a.sequences} sequences x {a.frames} frames; synthesize --flow dis --frames 7-13")
     command_deblur = command
     deblur_cfg = json.loads((final_run / "config.json").read_text()) if (final_run / "config.json").exists() else \
-        {"preset": torch.load(final_run / "best.pt", map_location="cpu", weights_only=True)["config"].get("preset")}
+        {"preset": load_checkpoint(final_run / "best.pt")["config"].get("preset")}
     stages_desc = " + ".join(
         f"{n} (lr {lr:g}" + (f", ema {e:g}" if e else "") + (f", still {s:g}" if s else "")
         + (f", grown to {g}" if g != "-" else "")

@@ -44,9 +44,14 @@ INPUT_NORMS = ("none", "local")
 LOCAL_MEAN_SIGMA, LOCAL_CONTRAST_SIGMA, CONTRAST_FLOOR, NORMALISED_SCALE = 8.0, 16.0, 0.02, 0.15
 
 
+def gaussian_radius(sigma: float) -> int:
+    """Kernel radius of :func:`gaussian_blur`: 3 sigma, in whole pixels."""
+    return int(3 * sigma)
+
+
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian of each channel of (B, C, H, W), kernel radius 3 sigma, replicate-padded borders."""
-    radius = int(3 * sigma)
+    radius = gaussian_radius(sigma)
     taps = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
     kernel = torch.exp(-taps ** 2 / (2 * sigma ** 2))
     kernel = kernel / kernel.sum()
@@ -122,6 +127,14 @@ class MMPNet(nn.Module):
         self.up3, self.up4 = Up(4 * w, w), Up(2 * w, w)
         self.refine = RDB(w, w // 2, 3)
         self.tail = conv(w, 1, 1)
+
+    @property
+    def input_reach(self) -> int:
+        """How many pixels away the input normalisation looks (``local``: the local mean, then the contrast of the
+        difference from it); 0 for the paper's input."""
+        if self.input_norm == "local":
+            return gaussian_radius(LOCAL_MEAN_SIGMA) + gaussian_radius(LOCAL_CONTRAST_SIGMA)
+        return 0
 
     def config_dict(self) -> dict:
         """What rebuilds this network (``prior_config`` / a prior checkpoint's ``config``)."""

@@ -52,10 +52,7 @@ def _prior_reach(prior: MMPNet) -> float:
     """MMP-Net's reach along its deepest path: the input normalisation (``input_norm="local"``: the local mean's
     Gaussian, then the contrast's, over that difference), head, inc, four (2x2 pool + double conv) down, four
     (bilinear x2 + double conv) up, refinement block."""
-    from .mmpnet import LOCAL_CONTRAST_SIGMA, LOCAL_MEAN_SIGMA
-
-    reach = (int(3 * LOCAL_MEAN_SIGMA) + int(3 * LOCAL_CONTRAST_SIGMA)) if prior.input_norm == "local" else 0.0
-    reach += _chain([prior.head, prior.inc], 1.0)[0]
+    reach = prior.input_reach + _chain([prior.head, prior.inc], 1.0)[0]
     scale = 1.0
     for down in (prior.down1, prior.down2, prior.down3, prior.down4):
         reach += scale  # 2x2 pool
