@@ -94,6 +94,9 @@ class PriorTrainConfig(TrainConfig):
     level_weight: float = _f(0.0, "Weight of an L1 term on each crop's mean MMP (its blur level), so evidence "
                                   "from textured pixels must reach the smooth ones (0: off, the reference).",
                              min=0.0)
+    mse_weight: float = _f(0.0, "Weight of a mean-squared-error term added to the L1 (0: off, the reference); "
+                                "it widens the range of predicted blur levels, which L1 pulls to the median.",
+                           min=0.0)
     augment: str = _f("reference", "reference: random crops and h/v flips; strong: also crops shrunk by 0.5-1 "
                                    "(MMP scaled alike), 90-degree rotations and colour jitter.",
                       choices=("reference", "strong"))

@@ -44,11 +44,16 @@ AUGMENTS = {"reference": {}, "strong": STRONG_AUGMENT}
 
 
 def prior_loss(pred: torch.Tensor, target: torch.Tensor, grad_weight: float = 0.5,
-               level_weight: float = 0.0) -> tuple[torch.Tensor, dict]:
+               level_weight: float = 0.0, mse_weight: float = 0.0) -> tuple[torch.Tensor, dict]:
     """L1 + grad_weight x L1 of the horizontal and vertical forward differences + level_weight x L1 of each
-    crop's mean (per-pixel L1 alone lets a network guess the typical level wherever the frame shows no blur)."""
+    crop's mean (per-pixel L1 alone lets a network guess the typical level wherever the frame shows no blur)
+    + mse_weight x mean squared error (L1 pulls an uncertain estimate to the median and so squeezes heavy blur;
+    the square pulls it toward the mean and weighs large misses more)."""
     l1 = F.l1_loss(pred, target)
     total = l1
+    if mse_weight:
+        mse = F.mse_loss(pred, target)
+        total = total + mse_weight * mse
     grad = pred.new_zeros(())
     if grad_weight:
         grad = (F.l1_loss(pred.diff(dim=-1), target.diff(dim=-1)) + F.l1_loss(pred.diff(dim=-2), target.diff(dim=-2)))
@@ -59,6 +64,8 @@ def prior_loss(pred: torch.Tensor, target: torch.Tensor, grad_weight: float = 0.
     parts = {"l1": l1.item(), "grad": grad.item()}
     if level_weight:
         parts["level"] = level.item()
+    if mse_weight:
+        parts["mse"] = mse.item()
     return total, parts
 
 
@@ -138,7 +145,7 @@ class PriorTask(Task):
 
     def loss(self, output, batch, device):
         return prior_loss(output.float(), batch["mmp"].to(device, non_blocking=True), self.cfg.grad_weight,
-                          self.cfg.level_weight)
+                          self.cfg.level_weight, self.cfg.mse_weight)
 
     @torch.no_grad()
     def validate(self) -> dict:

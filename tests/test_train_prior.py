@@ -261,6 +261,21 @@ def test_level_term_is_the_l1_of_each_crops_mean():
     assert plain.item() == pytest.approx(0.15) and "level" not in parts
 
 
+def test_mse_term_adds_the_mean_squared_error():
+    """Hand-computed: errors 0.1 on half the pixels and 0.3 on the other half: L1 0.2, MSE (0.01 + 0.09) / 2."""
+    from mmpmodel.train_prior import prior_loss
+
+    pred = torch.zeros(1, 1, 2, 4)
+    target = torch.full((1, 1, 2, 4), 0.1)
+    target[..., 1, :] = 0.3
+    total, parts = prior_loss(pred, target, grad_weight=0.0, mse_weight=10.0)
+    assert parts["l1"] == pytest.approx(0.2)
+    assert parts["mse"] == pytest.approx(0.05)
+    assert total.item() == pytest.approx(0.2 + 10.0 * 0.05)
+    plain, parts = prior_loss(pred, target, grad_weight=0.0)
+    assert plain.item() == pytest.approx(0.2) and "mse" not in parts
+
+
 def test_input_norm_travels_with_the_weights(data, tmp_path):
     # --input-norm local is recorded in the checkpoint, rebuilt by every loader (a prior or one inside MMP-RNN),
     # and fine-tuning it under the other input is refused with the option that fixes it.
