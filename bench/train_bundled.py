@@ -52,6 +52,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,6 +89,28 @@ def export(src: Path, dst: Path) -> Path:
                     step=slim.get("step", 0), metrics=slim.get("metrics"),
                     prior=_half(slim["prior"]) if slim.get("prior") is not None else None)
     return dst
+
+
+def shrunk_photos(files: list[Path], widths: list[int], folder: Path) -> list[Path]:
+    """Each photograph wider than W shrunk to W px wide (area filter), for each W: NAME_wW.png in ``folder``
+    (written once; a rerun reuses them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for f in files:
+        img = None
+        for w in widths:
+            dst = folder / f"{f.stem}_w{w}.png"
+            if not dst.exists():
+                img = cv2.imread(str(f), cv2.IMREAD_COLOR) if img is None else img
+                h0, w0 = img.shape[:2]
+                if w0 <= w:
+                    continue
+                small = cv2.resize(img, (w, round(h0 * w / w0)), interpolation=cv2.INTER_AREA)
+                tmp = dst.with_name(dst.stem + ".tmp.png")
+                cv2.imwrite(str(tmp), small)
+                tmp.replace(dst)
+            out.append(dst)
+    return out
 
 
 def main() -> None:
@@ -127,6 +150,10 @@ def main() -> None:
                         "sample-deblur) instead of training the prior and the first MMP-RNN run")
     p.add_argument("--init-prior", default="sample-prior",
                    help="with --init-from: the MMP-Net that was trained with it (exported as sample-prior)")
+    p.add_argument("--photo-widths", type=int, nargs="*", default=[],
+                   help="also use each photograph shrunk (area filter) to each of these widths in px, as pictures of "
+                        "their own (written to WORK/photos_shrunk/): a 192x128 view of a 4K photograph shows a few "
+                        "hundred of its soft pixels; of a shrunk one, the scene with a camera's pixel-level detail")
     p.add_argument("--prior-sequences", type=int, default=None,
                    help="with --init-from: train a new MMP-Net (NEW_PRIOR's settings, --prior-steps) on this many "
                         "sequences (seed 42) and export it as sample-prior instead of --init-prior")
@@ -157,8 +184,12 @@ def main() -> None:
         if not folder.is_dir():
             p.error(f"--photos {folder}: not a folder of photographs (bench/debian_photos.py writes them)")
     # by file name across folders: one folder gives its files in path order, as before several were allowed
-    photos = [str(f) for f in sorted((f for d in a.photos for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES),
-                                     key=lambda f: (f.name, str(f)))]
+    files = [f for d in a.photos for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES]
+    if a.photo_widths:
+        files += shrunk_photos(files, a.photo_widths, work / "photos_shrunk")
+    photos = [str(f) for f in sorted(files, key=lambda f: (f.name, str(f)))]
+    shrunk_desc = (f", counting copies shrunk to {', '.join(map(str, a.photo_widths))} px wide (--photo-widths)"
+                   if a.photo_widths else "")
     images = photos + [n for n in DEFAULT_IMAGES if n not in UNSEEN_IMAGES]
     t0 = time.time()
 
@@ -240,7 +271,7 @@ def main() -> None:
     # 5. the bundled files and their registry entries
     command = "python bench/train_bundled.py " + " ".join(shlex.quote(x) for x in sys.argv[1:])
     data_desc = (f"mmp sample-footage (192x128, GOPRO-like blur, seed 21) of {len(images)} photographs "
-                 f"({len(photos)} Debian desktop backgrounds + scikit-image's {', '.join(images[len(photos):])}), "
+                 f"({len(photos)} Debian desktop backgrounds{shrunk_desc} + scikit-image's {', '.join(images[len(photos):])}), "
                  f"{a.sequences} sequences x {a.frames} frames; synthesize --flow dis --frames 7-13")
     command_deblur = command
     deblur_cfg = json.loads((final_run / "config.json").read_text()) if (final_run / "config.json").exists() else \
@@ -260,7 +291,7 @@ def main() -> None:
         deblur_recipe = f"fine-tuned {stages_desc} from {origin}"
         deblur_data = ((start.data + "; then ") if start else "") + (
             f"fine-tuned on {', '.join(q for q in a.finetune_sequences if q != '-')} sequences x {a.frames} frames "
-            f"of {len(images)} pictures ({len(photos)} from {', '.join(d.name + '/' for d in a.photos)}, see "
+            f"of {len(images)} pictures ({len(photos)} from {', '.join(d.name + '/' for d in a.photos)}{shrunk_desc}, see "
             f"bench/debian_photos.py, + "
             f"scikit-image's {', '.join(images[len(photos):])}), seed {FINETUNE_SEED}")
         prior_fields = ({"recipe": start_prior.recipe, "data": start_prior.data, "command": start_prior.command}
@@ -271,7 +302,7 @@ def main() -> None:
                                                     f"--{k.replace('_', '-')} {v}" for k, v in NEW_PRIOR.items())
                           + f" --steps {a.prior_steps} (fp32)",
                 "data": (f"{a.prior_sequences} sequences x {a.frames} frames of {len(images)} pictures "
-                         f"({len(photos)} from {', '.join(d.name + '/' for d in a.photos)}, see bench/debian_photos.py, "
+                         f"({len(photos)} from {', '.join(d.name + '/' for d in a.photos)}{shrunk_desc}, see bench/debian_photos.py, "
                          f"+ scikit-image's {', '.join(images[len(photos):])}), seed {FINETUNE_SEED}; synthesize "
                          "--flow dis --frames 7-13, non-overlapping windows"),
                 "command": command}
