@@ -36,8 +36,8 @@ step 3's first runs, so the shipped weights can be extended without retraining t
 A new `sample-prior` beside the shipped `sample-deblur`: `--prior-sequences N` (with `--init-from`) trains MMP-Net
 afresh on N sequences (seed 42, non-overlapping windows) with the settings pinned in `NEW_PRIOR` (`--input-norm
 local`, `--prior-steps` steps), instead of copying `--init-prior`. Without `--finetune-steps`, `sample-deblur` is
-kept as it is (its own frozen MMP-Net inside) and its registry entry is carried over; with them, the stages keep
-the MMP-Net inside the weights they start from (their MMAM was trained with it):
+kept as it is (its own frozen MMP-Net inside) and its registry entry is carried over. Fine-tuning stages after
+`--init-from` keep the MMP-Net inside the weights they start from (their MMAM was trained with it):
 
     python bench/train_bundled.py --photos photos/train photos/train_more --work bundled/ --init-from sample-deblur \
         --prior-sequences 180 --prior-steps 3000 --eval other.h5 other2.h5
@@ -242,9 +242,9 @@ def main() -> None:
                 a.finetune_sequences, a.finetune_seed), start=1):
         previous, final_run = final_run, work / "runs" / ("deblur_ft" if stage == 1 else f"deblur_ft{stage}")
         grow = {"preset": preset} if preset != "-" else {}
-        # with --prior-sequences the new MMP-Net is trained beside MMP-RNN, not under it: the stages keep the MMP-Net
-        # inside the weights they start from (the one MMP-RNN's MMAM was trained with)
-        stage_prior = None if a.prior_sequences else str(prior_run / "best.pt")
+        # fine-tuning shipped weights (--init-from) keeps the MMP-Net inside them, the one their MMAM was trained with
+        # (sample-prior was retrained beside sample-deblur in the tenth session, so the two differ since)
+        stage_prior = None if a.init_from else str(prior_run / "best.pt")
         train_deblur(stage_data.get(seqs, video_h5), final_run, recipe="cpu", prior=stage_prior,
                      **grow, init_from=str(previous / "best.pt"), steps=steps, batch_size=a.finetune_batch,
                      lr=lr, warmup_steps=20, val_every=200, seed=seed, ema=ema, still_clips=still,
