@@ -319,6 +319,14 @@ def main() -> None:
         deblur_data = data_desc
         prior_fields = {"recipe": f"cpu ({prior_cfg.get('steps')} steps; precision {prior_cfg.get('precision', 'fp32')})",
                         "data": data_desc, "command": command}
+    retrained = ("MMP-RNN trained on synthetic sample footage, with the MMP-Net it was trained with inside "
+                 "(sample-prior was retrained after it)")
+    if a.prior_sequences:
+        deblur_desc = retrained
+    elif a.init_from:  # fine-tuning keeps the MMP-Net inside, so it relates to sample-prior as its start did
+        deblur_desc = start.description if start else retrained
+    else:
+        deblur_desc = "MMP-RNN with sample-prior inside, trained on synthetic sample footage"
     entries = []
     for name, kind, dst, arch, fields in (
             ("sample-prior", "prior", prior_file, "mmpnet", prior_fields),
@@ -327,10 +335,7 @@ def main() -> None:
         entries.append({
             "name": name, "kind": kind, "file": dst.name, "sha256": sha256_file(dst), "architecture": arch,
             **fields, "metrics": {"heldout": scores[kind]},
-            "description": ("MMP-Net trained on synthetic sample footage" if kind == "prior" else
-                            "MMP-RNN with sample-prior inside, trained on synthetic sample footage" if not a.prior_sequences
-                            else "MMP-RNN trained on synthetic sample footage, with the MMP-Net it was trained with "
-                                 "inside (sample-prior was retrained after it)"),
+            "description": ("MMP-Net trained on synthetic sample footage" if kind == "prior" else deblur_desc),
         })
     INDEX.parent.mkdir(parents=True, exist_ok=True)
     tmp = INDEX.with_suffix(".tmp")
