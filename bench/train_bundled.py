@@ -103,6 +103,8 @@ def shrunk_photos(files: list[Path], widths: list[int], folder: Path) -> list[Pa
             dst = folder / f"{f.stem}_w{w}.png"
             if not dst.exists():
                 img = cv2.imread(str(f), cv2.IMREAD_COLOR) if img is None else img
+                if img is None:
+                    raise SystemExit(f"{f}: not a readable image; remove it from the --photos folder")
                 h0, w0 = img.shape[:2]
                 if w0 <= w:
                     continue

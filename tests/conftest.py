@@ -4,6 +4,7 @@ The folders are shared by every test of the session: read them, never write into
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -50,3 +51,19 @@ def unseen_footage(footage_factory) -> Path:
 
     return footage_factory(sequences=2, frames=40, size=(320, 192), seed=1, split=False,
                            images=UNSEEN_IMAGES, foreground=False)
+
+
+@pytest.fixture(scope="session")
+def bench_script():
+    """``load(name) -> module``: a script of bench/ (not a package) imported by path, once per session."""
+    cache: dict[str, object] = {}
+
+    def load(name: str):
+        if name not in cache:
+            spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "bench" / f"{name}.py")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            cache[name] = module
+        return cache[name]
+
+    return load

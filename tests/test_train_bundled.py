@@ -1,26 +1,15 @@
 """bench/train_bundled.py --photo-widths: the shrunk copies of the training photographs."""
-import importlib.util
-from pathlib import Path
-
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
 
-
-def _script():
-    spec = importlib.util.spec_from_file_location("train_bundled", ROOT / "bench" / "train_bundled.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_shrunk_photos_are_block_means_and_skip_narrower_photos(tmp_path):
+def test_shrunk_photos_are_block_means_and_skip_narrower_photos(tmp_path, bench_script):
+    shrunk_photos = bench_script("train_bundled").shrunk_photos
     rng = np.random.default_rng(0)
     photo = rng.integers(0, 256, (60, 120, 3), dtype=np.uint8)
     src = tmp_path / "wide.png"
     cv2.imwrite(str(src), photo)
-    out = _script().shrunk_photos([src], [60, 240], tmp_path / "shrunk")
+    out = shrunk_photos([src], [60, 240], tmp_path / "shrunk")
     assert [p.name for p in out] == ["wide_w60.png"]  # 240 is wider than the photograph: no upscaled copy
     small = cv2.imread(str(out[0]), cv2.IMREAD_COLOR)
     # halving with the area filter = the mean of each 2x2 block (hand-computed here), rounded to uint8
@@ -29,5 +18,5 @@ def test_shrunk_photos_are_block_means_and_skip_narrower_photos(tmp_path):
     assert np.abs(small.astype(np.float64) - blocks).max() <= 0.5 + 1e-9
     # a rerun reuses the written copy
     before = out[0].stat().st_mtime_ns
-    assert _script().shrunk_photos([src], [60], tmp_path / "shrunk") == out
+    assert shrunk_photos([src], [60], tmp_path / "shrunk") == out
     assert out[0].stat().st_mtime_ns == before
