@@ -59,7 +59,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mmpdata.footage import DEFAULT_IMAGES, IMAGE_SUFFIXES, UNSEEN_IMAGES, render_sample_footage  # noqa: E402
+from mmpdata.errors import InputError  # noqa: E402
+from mmpdata.footage import DEFAULT_IMAGES, IMAGE_SUFFIXES, UNSEEN_IMAGES, parse_motion, render_sample_footage  # noqa: E402
 from mmpdata.pipeline import synthesize  # noqa: E402
 from mmpmodel.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from mmpmodel.evaluate import evaluate  # noqa: E402
@@ -160,10 +161,19 @@ def main() -> None:
     p.add_argument("--prior-sequences", type=int, default=None,
                    help="with --init-from: train a new MMP-Net (NEW_PRIOR's settings, --prior-steps) on this many "
                         "sequences (seed 42) and export it as sample-prior instead of --init-prior")
+    p.add_argument("--prior-motion", default="1",
+                   help="with --prior-sequences: the speed factor of that footage, or a range LO-HI giving each "
+                        "sequence its own factor (mmp sample-footage --motion)")
     a = p.parse_args()
     stages = len(a.finetune_steps)
     if a.prior_sequences is not None and (not a.init_from or a.prior_sequences < 1):
         p.error("--prior-sequences N (N >= 1) trains a new sample-prior beside --init-from's MMP-RNN: give both")
+    try:
+        prior_motion = parse_motion(a.prior_motion)
+    except InputError as exc:
+        p.error(str(exc))
+    if prior_motion != 1.0 and not a.prior_sequences:
+        p.error("--prior-motion sets the footage of --prior-sequences: give both")
     if a.init_from and not stages and not a.prior_sequences:
         p.error("--init-from starts the fine-tuning stages: give --finetune-steps (or --prior-sequences)")
     if a.finetune_seed is None:
@@ -206,11 +216,17 @@ def main() -> None:
                               split=False, images=images)
         synthesize(work / "footage", video_h5, flow="dis", frames="7-13", stride=None, seed=1)
     stage_data = {}
-    for n in sorted({int(v) for v in a.finetune_sequences if v != "-"} | ({a.prior_sequences} - {None})):
-        render_sample_footage(work / f"footage_{n}", sequences=n, frames=a.frames, size=SIZE, seed=FINETUNE_SEED,
-                              split=False, images=images)
-        stage_data[str(n)] = work / f"video_{n}.h5"
-        synthesize(work / f"footage_{n}", stage_data[str(n)], flow="dis", frames="7-13", stride=None, seed=1)
+    # footage per (sequences, motion): the fine-tuning stages' at motion 1, the new prior's at --prior-motion
+    prior_key = None if a.prior_sequences is None else (
+        str(a.prior_sequences) if prior_motion == 1.0 else f"{a.prior_sequences}_m{a.prior_motion}")
+    wanted = {str(int(v)): (int(v), 1.0) for v in a.finetune_sequences if v != "-"}
+    if prior_key:
+        wanted[prior_key] = (a.prior_sequences, prior_motion)
+    for key, (n, motion) in sorted(wanted.items()):
+        render_sample_footage(work / f"footage_{key}", sequences=n, frames=a.frames, size=SIZE, seed=FINETUNE_SEED,
+                              split=False, images=images, motion=motion)
+        stage_data[key] = work / f"video_{key}.h5"
+        synthesize(work / f"footage_{key}", stage_data[key], flow="dis", frames="7-13", stride=None, seed=1)
 
     # 3. training (resumable: rerun the command), or the weights to start from
     prior_run, deblur_run = work / "runs" / "prior", work / "runs" / "deblur"
@@ -225,7 +241,7 @@ def main() -> None:
             if not dst.exists():
                 shutil.copyfile(src, dst)
         if a.prior_sequences:
-            train_prior(stage_data[str(a.prior_sequences)], prior_run, steps=a.prior_steps,
+            train_prior(stage_data[prior_key], prior_run, steps=a.prior_steps,
                         resume=(prior_run / "last.pt").exists(), **NEW_PRIOR)
     else:
         synthesize(work / "footage", prior_h5, flow="dis", frames="7-13", stride=1, seed=1)
@@ -309,7 +325,10 @@ def main() -> None:
                           + f" --steps {a.prior_steps} (fp32)",
                 "data": (f"{a.prior_sequences} sequences x {a.frames} frames of {len(images)} pictures "
                          f"({len(photos)} from {', '.join(d.name + '/' for d in a.photos)}{shrunk_desc}, see bench/debian_photos.py, "
-                         f"+ scikit-image's {', '.join(images[len(photos):])}), seed {FINETUNE_SEED}; synthesize "
+                         f"+ scikit-image's {', '.join(images[len(photos):])}), seed {FINETUNE_SEED}"
+                         + (f", speed factor {a.prior_motion} (--motion"
+                            + (", one factor per sequence drawn log-uniformly" if isinstance(prior_motion, tuple)
+                               else "") + ")" if prior_motion != 1.0 else "") + "; synthesize "
                          "--flow dis --frames 7-13, non-overlapping windows"),
                 "command": command}
         if not stages and start:  # the MMP-RNN is the one we started from: its entry is carried over

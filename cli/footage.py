@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from cli.main import main
-from mmpdata.footage import DEFAULT_IMAGES, PHOTOS, SHUTTER, parse_size, render_sample_footage
+from mmpdata.footage import DEFAULT_IMAGES, PHOTOS, SHUTTER, parse_motion, parse_size, render_sample_footage
 
 
 @main.command("sample-footage")
@@ -23,9 +23,10 @@ from mmpdata.footage import DEFAULT_IMAGES, PHOTOS, SHUTTER, parse_size, render_
 @click.option("--shutter", default=SHUTTER, show_default=True, type=float,
               help="Exposure of each rendered frame as a fraction of the frame interval (its own motion blur, as "
                    "a 240 fps camera has); 0 renders instantaneous frames.")
-@click.option("--motion", default=1.0, show_default=True, type=float,
+@click.option("--motion", default="1", show_default=True,
               help="Scale of the camera and sprite speeds; 1 gives GOPRO-like blur relative to the frame size "
-                   "(speeds are defined for a 1280-px-wide frame and scaled to --size).")
+                   "(speeds are defined for a 1280-px-wide frame and scaled to --size). A range LO-HI (e.g. "
+                   "0.6-1.6) gives each sequence its own factor, drawn log-uniformly: a spread of blur levels.")
 def sample_footage(out_dir, sequences, frames, size, seed, split, images, foreground, shutter, motion):
     """Render GOPRO-like sequence folders from photographs moved along known smooth camera paths.
 
@@ -35,7 +36,7 @@ def sample_footage(out_dir, sequences, frames, size, seed, split, images, foregr
     names = tuple(n.strip() for n in images.split(",") if n.strip())
     paths = render_sample_footage(out_dir, sequences=sequences, frames=frames, size=parse_size(size), seed=seed,
                                   split=split, images=names, foreground=foreground,
-                                  shutter=shutter, motion=motion)
+                                  shutter=shutter, motion=parse_motion(motion))
     for path in paths:
         click.echo(str(path))
     click.echo(f"{len(paths)} sequences x {frames} frames ({size}) with motion ground truth in {out_dir}")

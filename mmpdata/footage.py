@@ -213,6 +213,30 @@ CORNER_SPEED = (0.89, 3.56)
 SPRITE_SPEED = (3.33, 7.78)
 
 
+def sequence_motion(seed: int, index: int, motion: float | tuple[float, float]) -> float:
+    """The speed factor of sequence ``index``: ``motion`` itself, or for a range (lo, hi) a log-uniform draw that
+    depends only on (seed, index). Why: one factor gives every sequence the same range of blur, and a network
+    trained on it pulls every frame's blur towards that range's middle; a spread of factors widens what it sees.
+    The draw has its own random stream, so the camera path is the one a fixed factor would give, scaled."""
+    if not isinstance(motion, (tuple, list)):
+        return float(motion)
+    lo, hi = motion
+    return float(np.exp(np.random.default_rng([seed, index, 7]).uniform(np.log(lo), np.log(hi))))
+
+
+def parse_motion(text: str) -> float | tuple[float, float]:
+    """``--motion``: a factor ("1.5") or a range of factors ("0.6-1.6")."""
+    parts = str(text).split("-") if "-" in str(text).lstrip("-") else [str(text)]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or not all(np.isfinite(v) and v > 0 for v in values) or values != sorted(values):
+        raise InputError(f"--motion {text}: give a positive number (1 = GOPRO-like blur for the frame size) or a "
+                         "range LO-HI with 0 < LO <= HI, e.g. 0.6-1.6")
+    return values[0] if len(values) == 1 else (values[0], values[1])
+
+
 def motion_scale(width: int, motion: float = 1.0) -> float:
     """Factor from the speeds above (1280-px frame) to px per frame at ``width``, times the user's ``motion``."""
     return motion * width / REFERENCE_WIDTH
@@ -472,7 +496,8 @@ def _motion_json(name: str, scene: Scene, desc: dict, settings: dict) -> dict:
             "image": desc["sprite_image"], "radii": list(m.radii), "local_to_frame": m.sprite.tolist(),
             "local_to_photo": scene.sprite_source.tolist()},
         "render": {"supersample": 2, "interpolation": "bicubic, area downsampling",
-                   "shutter": settings.get("shutter", 0.0)},
+                   "shutter": settings.get("shutter", 0.0),
+                   **({"motion_factor": desc["motion_factor"]} if "motion_factor" in desc else {})},
     }
 
 
@@ -531,13 +556,14 @@ def render_sample_footage(out_dir: str | Path, sequences: int = 3, frames: int =
                           size: tuple[int, int] = (320, 192), seed: int = 0, split: bool = True,
                           images: Sequence[str] | None = None, foreground: bool = True,
                           progress: bool | None = None, shutter: float = SHUTTER,
-                          motion: float = 1.0) -> list[Path]:
+                          motion: float | tuple[float, float] = 1.0) -> list[Path]:
     """Render GOPRO_Large_all-like sequence folders with exact motion ground truth; returns the sequence folders.
 
     Sequence j shows ``images[j % len(images)]`` (default :data:`DEFAULT_IMAGES`) with, when ``foreground``, a
     sprite cut from the next image. Its random path depends only on (seed, j). With ``split`` the last
     max(1, n // 3) sequences go to ``test/`` and the rest to ``train/`` (one sequence: ``train/`` only).
-    Speeds are GOPRO-like relative to the frame width (see :data:`PAN_SPEED`); ``motion`` scales them.
+    Speeds are GOPRO-like relative to the frame width (see :data:`PAN_SPEED`); ``motion`` scales them, or
+    ``motion=(lo, hi)`` scales each sequence by its own factor drawn in that range (:func:`sequence_motion`).
     An existing complete sequence rendered with the same settings is kept; different settings raise
     SettingsMismatch.
     """
@@ -551,8 +577,13 @@ def render_sample_footage(out_dir: str | Path, sequences: int = 3, frames: int =
         raise InputError(f"--size {w}x{h}: width and height must be at least {MIN_SIZE} px, e.g. 320x192")
     if not 0.0 <= shutter <= 1.0:
         raise InputError(f"--shutter {shutter}: must lie in [0, 1] (fraction of the frame interval)")
-    if not (np.isfinite(motion) and motion > 0):
-        raise InputError(f"--motion {motion}: must be a positive number (1 = GOPRO-like blur for the frame size)")
+    factors = list(motion) if isinstance(motion, (tuple, list)) else [motion]
+    if len(factors) not in (1, 2) or not all(np.isfinite(f) and f > 0 for f in factors) or factors != sorted(factors):
+        shown = "-".join(f"{f:g}" for f in factors)
+        raise InputError(f"--motion {shown}: give a positive number (1 = GOPRO-like blur for the frame size) or a "
+                         "range LO-HI with 0 < LO <= HI, e.g. 0.6-1.6")
+    if isinstance(motion, (tuple, list)):
+        motion = (float(motion[0]), float(motion[1]))
     if not images:
         raise InputError("no photographs given; name at least one of " + ", ".join(PHOTOS))
     for name in images:
@@ -570,7 +601,7 @@ def render_sample_footage(out_dir: str | Path, sequences: int = 3, frames: int =
         image = images[j % len(images)]
         sprite_image = (images[(j + 1) % len(images)] if foreground else None)
         settings = {"seed": seed, "index": j, "frames": frames, "size": [w, h], "image": image,
-                    "sprite_image": sprite_image, "motion": motion}
+                    "sprite_image": sprite_image, "motion": list(motion) if isinstance(motion, tuple) else motion}
         if shutter:  # absent when 0, so footage rendered before the option existed is still recognised
             settings["shutter"] = shutter
         json_path, npz_path = _truth_paths(folder / name)
@@ -587,7 +618,10 @@ def render_sample_footage(out_dir: str | Path, sequences: int = 3, frames: int =
                                    "choose an empty output folder or delete it")
         folder.mkdir(parents=True, exist_ok=True)
         rng = np.random.default_rng([seed, j])
-        scene, desc = make_scene(rng, frames, (w, h), image, sprite_image, motion)
+        factor = sequence_motion(seed, j, motion)
+        scene, desc = make_scene(rng, frames, (w, h), image, sprite_image, factor)
+        if isinstance(motion, tuple):
+            desc = {**desc, "motion_factor": factor}
         _write_sequence(folder, name, scene, _motion_json(name, scene, desc, settings), shutter)
         log.info("%s: %d frames %dx%d (%s%s)", folder / name, frames, w, h, image,
                  f" + sprite from {sprite_image}" if sprite_image else "")

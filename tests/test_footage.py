@@ -251,6 +251,21 @@ def test_unseen_photographs(tmp_path):
     assert F.load_motion(no_fg[0]).sprite is None
 
 
+def test_motion_range_scales_each_sequence_by_its_own_factor(tmp_path):
+    """--motion LO-HI: sequence j moves exactly as a fixed-factor render with j's drawn factor would (same camera
+    path, scaled), the factors lie in the range and differ between sequences."""
+    kw = dict(frames=6, size=(64, 48), split=False, progress=False, images=("coffee", "rocket"), seed=4)
+    paths = F.render_sample_footage(tmp_path / "range", sequences=4, motion=(0.5, 2.0), **kw)
+    factors = [json.loads((p.parent / f"{p.name}.motion.json").read_text())["render"]["motion_factor"] for p in paths]
+    assert all(0.5 <= f <= 2.0 for f in factors) and len(set(factors)) == 4
+    assert factors == [F.sequence_motion(4, j, (0.5, 2.0)) for j in range(4)]
+    for j in (0, 3):
+        (fixed,) = F.render_sample_footage(tmp_path / f"fixed{j}", sequences=j + 1, motion=factors[j], **kw)[j:]
+        for got, want in zip(F.load_motion_truth(paths[j]), F.load_motion_truth(fixed)):
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    assert F.sequence_motion(4, 1, 1.5) == 1.5
+
+
 def test_existing_output_resumes_or_refuses(tmp_path):
     kw = dict(sequences=1, frames=3, size=(48, 32), split=False, progress=False)
     (path,) = F.render_sample_footage(tmp_path, seed=0, **kw)
@@ -287,6 +302,12 @@ def test_bad_arguments():
         F.render_sample_footage("unused", frames=1)
     with pytest.raises(InputError, match="motion"):
         F.load_motion_truth("/nonexistent/GOPR0001_00_00")
+    assert F.parse_motion("1.5") == 1.5 and F.parse_motion("0.6-1.6") == (0.6, 1.6)
+    for bad in ("0", "-1", "2-1", "a", "1-2-3", "1-"):
+        with pytest.raises(InputError, match="--motion"):
+            F.parse_motion(bad)
+    with pytest.raises(InputError, match="--motion"):
+        F.render_sample_footage("unused", motion=(2.0, 1.0))
 
 
 # ------------------------------------------------------------------------------------------ CLI

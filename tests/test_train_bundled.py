@@ -20,3 +20,17 @@ def test_shrunk_photos_are_block_means_and_skip_narrower_photos(tmp_path, bench_
     before = out[0].stat().st_mtime_ns
     assert shrunk_photos([src], [60], tmp_path / "shrunk") == out
     assert out[0].stat().st_mtime_ns == before
+
+
+def test_prior_motion_needs_prior_sequences_and_a_valid_factor(tmp_path, monkeypatch, capsys, bench_script):
+    import pytest
+
+    main = bench_script("train_bundled").main
+    base = ["train_bundled.py", "--photos", str(tmp_path), "--work", str(tmp_path / "w"), "--init-from", "sample-deblur"]
+    for extra, message in ((["--finetune-steps", "10", "--prior-motion", "0.6-1.6"], "--prior-sequences"),
+                           (["--prior-sequences", "4", "--prior-motion", "2-1"], "--motion 2-1")):
+        monkeypatch.setattr("sys.argv", base + extra)
+        with pytest.raises(SystemExit) as exc:
+            main()
+        assert exc.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()  # refused before anything was written
