@@ -41,6 +41,10 @@ kept as it is (its own frozen MMP-Net inside) and its registry entry is carried 
 
     python bench/train_bundled.py --photos photos/train photos/train_more --work bundled/ --init-from sample-deblur \
         --prior-sequences 180 --prior-steps 3000 --eval other.h5 other2.h5
+
+`--prior-motion F` or `LO-HI` renders that prior's footage at another speed factor, or with a spread of factors (one
+per sequence, `mmp sample-footage --motion LO-HI`): the blur levels MMP-Net learns to expect (docs/training.md,
+thirteenth session).
 """
 from __future__ import annotations
 
