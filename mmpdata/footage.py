@@ -215,9 +215,9 @@ SPRITE_SPEED = (3.33, 7.78)
 
 def sequence_motion(seed: int, index: int, motion: float | tuple[float, float]) -> float:
     """The speed factor of sequence ``index``: ``motion`` itself, or for a range (lo, hi) a log-uniform draw that
-    depends only on (seed, index). Why: one factor gives every sequence the same range of blur, and a network
-    trained on it pulls every frame's blur towards that range's middle; a spread of factors widens what it sees.
-    The draw has its own random stream, so the camera path is the one a fixed factor would give, scaled."""
+    depends only on (seed, index). Why: footage with a spread of blur levels, so that what a network learns to
+    expect can be set (docs/training.md, thirteenth session). The draw has its own random stream, so the camera
+    path is the one a fixed factor would give, scaled."""
     if not isinstance(motion, (tuple, list)):
         return float(motion)
     lo, hi = motion
@@ -231,10 +231,18 @@ def parse_motion(text: str) -> float | tuple[float, float]:
         values = [float(p) for p in parts]
     except ValueError:
         values = []
+    return check_motion(values[0] if len(values) == 1 else tuple(values), shown=str(text))
+
+
+def check_motion(motion, shown: str | None = None) -> float | tuple[float, float]:
+    """``motion`` as render_sample_footage takes it (a positive factor, or (lo, hi) with 0 < lo <= hi), else
+    InputError."""
+    values = list(motion) if isinstance(motion, (tuple, list)) else [motion]
     if len(values) not in (1, 2) or not all(np.isfinite(v) and v > 0 for v in values) or values != sorted(values):
-        raise InputError(f"--motion {text}: give a positive number (1 = GOPRO-like blur for the frame size) or a "
+        shown = shown if shown is not None else "-".join(f"{v:g}" for v in values)
+        raise InputError(f"--motion {shown}: give a positive number (1 = GOPRO-like blur for the frame size) or a "
                          "range LO-HI with 0 < LO <= HI, e.g. 0.6-1.6")
-    return values[0] if len(values) == 1 else (values[0], values[1])
+    return float(values[0]) if len(values) == 1 else (float(values[0]), float(values[1]))
 
 
 def motion_scale(width: int, motion: float = 1.0) -> float:
@@ -577,13 +585,7 @@ def render_sample_footage(out_dir: str | Path, sequences: int = 3, frames: int =
         raise InputError(f"--size {w}x{h}: width and height must be at least {MIN_SIZE} px, e.g. 320x192")
     if not 0.0 <= shutter <= 1.0:
         raise InputError(f"--shutter {shutter}: must lie in [0, 1] (fraction of the frame interval)")
-    factors = list(motion) if isinstance(motion, (tuple, list)) else [motion]
-    if len(factors) not in (1, 2) or not all(np.isfinite(f) and f > 0 for f in factors) or factors != sorted(factors):
-        shown = "-".join(f"{f:g}" for f in factors)
-        raise InputError(f"--motion {shown}: give a positive number (1 = GOPRO-like blur for the frame size) or a "
-                         "range LO-HI with 0 < LO <= HI, e.g. 0.6-1.6")
-    if isinstance(motion, (tuple, list)):
-        motion = (float(motion[0]), float(motion[1]))
+    motion = check_motion(motion)
     if not images:
         raise InputError("no photographs given; name at least one of " + ", ".join(PHOTOS))
     for name in images:
