@@ -505,7 +505,8 @@ def _motion_json(name: str, scene: Scene, desc: dict, settings: dict) -> dict:
             "local_to_photo": scene.sprite_source.tolist()},
         "render": {"supersample": 2, "interpolation": "bicubic, area downsampling",
                    "shutter": settings.get("shutter", 0.0),
-                   **({"motion_factor": desc["motion_factor"]} if "motion_factor" in desc else {})},
+                   **({"motion_factor": sequence_motion(settings["seed"], settings["index"], settings["motion"])}
+                      if isinstance(settings["motion"], list) else {})},
     }
 
 
@@ -620,10 +621,7 @@ def render_sample_footage(out_dir: str | Path, sequences: int = 3, frames: int =
                                    "choose an empty output folder or delete it")
         folder.mkdir(parents=True, exist_ok=True)
         rng = np.random.default_rng([seed, j])
-        factor = sequence_motion(seed, j, motion)
-        scene, desc = make_scene(rng, frames, (w, h), image, sprite_image, factor)
-        if isinstance(motion, tuple):
-            desc = {**desc, "motion_factor": factor}
+        scene, desc = make_scene(rng, frames, (w, h), image, sprite_image, sequence_motion(seed, j, motion))
         _write_sequence(folder, name, scene, _motion_json(name, scene, desc, settings), shutter)
         log.info("%s: %d frames %dx%d (%s%s)", folder / name, frames, w, h, image,
                  f" + sprite from {sprite_image}" if sprite_image else "")

@@ -1,6 +1,7 @@
 """bench/train_bundled.py --photo-widths: the shrunk copies of the training photographs."""
 import cv2
 import numpy as np
+import pytest
 
 
 def test_shrunk_photos_are_block_means_and_skip_narrower_photos(tmp_path, bench_script):
@@ -23,8 +24,6 @@ def test_shrunk_photos_are_block_means_and_skip_narrower_photos(tmp_path, bench_
 
 
 def test_prior_motion_needs_prior_sequences_and_a_valid_factor(tmp_path, monkeypatch, capsys, bench_script):
-    import pytest
-
     main = bench_script("train_bundled").main
     base = ["train_bundled.py", "--photos", str(tmp_path), "--work", str(tmp_path / "w"), "--init-from", "sample-deblur"]
     for extra, message in ((["--finetune-steps", "10", "--prior-motion", "0.6-1.6"], "--prior-sequences"),
