@@ -66,7 +66,7 @@ sys.path.insert(0, str(ROOT))
 from mmpdata.errors import InputError  # noqa: E402
 from mmpdata.footage import DEFAULT_IMAGES, IMAGE_SUFFIXES, UNSEEN_IMAGES, parse_motion, render_sample_footage  # noqa: E402
 from mmpdata.pipeline import synthesize  # noqa: E402
-from mmpmodel.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from mmpmodel.checkpoint import load_checkpoint, load_prior, save_checkpoint  # noqa: E402
 from mmpmodel.evaluate import evaluate  # noqa: E402
 from mmpmodel.train_deblur import train_deblur  # noqa: E402
 from mmpmodel.train_prior import train_prior  # noqa: E402
@@ -146,6 +146,12 @@ def main() -> None:
     p.add_argument("--finetune-preset", nargs="+", default=["-"],
                    help="preset of each fine-tuning stage ('-': the previous stage's); a deeper one (more A or B) grows "
                         "the previous stage's weights, its added RDBs starting as the identity (mmpmodel/grow.py)")
+    p.add_argument("--finetune-ends", nargs="+", default=["skip"], choices=("skip", "reflect", "replicate"),
+                   help="train-deblur --ends of each fine-tuning stage: skip (the paper: only frames with real "
+                        "neighbours are scored) or reflect/replicate (every frame, the ends extended so; one value: "
+                        "the same for all)")
+    p.add_argument("--finetune-time-flip", action="store_true",
+                   help="train-deblur --time-flip in every fine-tuning stage (half the clips played backwards)")
     p.add_argument("--finetune-batch", type=int, default=8)
     p.add_argument("--finetune-seed", type=int, nargs="+", default=None,
                    help="seed of each fine-tuning stage (its crops, shuffle and validation split; one value: the same "
@@ -168,6 +174,9 @@ def main() -> None:
     p.add_argument("--prior-motion", default="1",
                    help="with --prior-sequences: the speed factor of that footage, or a range LO-HI giving each "
                         "sequence its own factor (mmp sample-footage --motion)")
+    p.add_argument("--prior-context", type=int, default=0,
+                   help="with --prior-sequences: the neighbouring exposures that MMP-Net reads on each side of a "
+                        "frame (mmp train-prior --context; 0: the frame alone, the paper's network)")
     a = p.parse_args()
     stages = len(a.finetune_steps)
     if a.prior_sequences is not None and (not a.init_from or a.prior_sequences < 1):
@@ -178,12 +187,16 @@ def main() -> None:
         p.error(str(exc))
     if prior_motion != 1.0 and not a.prior_sequences:
         p.error("--prior-motion sets the footage of --prior-sequences: give both")
+    if a.prior_context and not a.prior_sequences:
+        p.error("--prior-context sets the MMP-Net of --prior-sequences: give both")
+    if a.prior_context < 0:
+        p.error("--prior-context: give a number of frames >= 0")
     if a.init_from and not stages and not a.prior_sequences:
         p.error("--init-from starts the fine-tuning stages: give --finetune-steps (or --prior-sequences)")
     if a.finetune_seed is None:
         a.finetune_seed = list(range(1, stages + 1))
     for opt in ("finetune_lr", "finetune_ema", "finetune_still", "finetune_preset", "finetune_sequences",
-                "finetune_seed"):
+                "finetune_seed", "finetune_ends"):
         values = getattr(a, opt)
         if len(values) not in (1, stages) and stages:
             p.error(f"--{opt.replace('_', '-')}: give one value, or one per stage ({stages})")
@@ -245,7 +258,7 @@ def main() -> None:
             if not dst.exists():
                 shutil.copyfile(src, dst)
         if a.prior_sequences:
-            train_prior(stage_data[prior_key], prior_run, steps=a.prior_steps,
+            train_prior(stage_data[prior_key], prior_run, steps=a.prior_steps, context=a.prior_context,
                         resume=(prior_run / "last.pt").exists(), **NEW_PRIOR)
     else:
         synthesize(work / "footage", prior_h5, flow="dis", frames="7-13", stride=1, seed=1)
@@ -259,9 +272,9 @@ def main() -> None:
     # 3b. optional fine-tuning from that best.pt: the gain appears only once the learning rate is low (docs/training.md),
     # so a second cosine from 3e-4 with twice the batch (another seed: other crops) continues where the first ended
     final_run = deblur_run
-    for stage, (steps, lr, ema, still, preset, seqs, seed) in enumerate(
+    for stage, (steps, lr, ema, still, preset, seqs, seed, ends) in enumerate(
             zip(a.finetune_steps, a.finetune_lr, a.finetune_ema, a.finetune_still, a.finetune_preset,
-                a.finetune_sequences, a.finetune_seed), start=1):
+                a.finetune_sequences, a.finetune_seed, a.finetune_ends), start=1):
         previous, final_run = final_run, work / "runs" / ("deblur_ft" if stage == 1 else f"deblur_ft{stage}")
         grow = {"preset": preset} if preset != "-" else {}
         # fine-tuning shipped weights (--init-from) keeps the MMP-Net inside them, the one their MMAM was trained with
@@ -269,8 +282,8 @@ def main() -> None:
         stage_prior = None if a.init_from else str(prior_run / "best.pt")
         train_deblur(stage_data.get(seqs, video_h5), final_run, recipe="cpu", prior=stage_prior,
                      **grow, init_from=str(previous / "best.pt"), steps=steps, batch_size=a.finetune_batch,
-                     lr=lr, warmup_steps=20, val_every=200, seed=seed, ema=ema, still_clips=still,
-                     resume=(final_run / "last.pt").exists())
+                     lr=lr, warmup_steps=20, val_every=200, seed=seed, ema=ema, still_clips=still, ends=ends,
+                     time_flip=a.finetune_time_flip, resume=(final_run / "last.pt").exists())
 
     # 4. the bundled files (float16), scored on held-out footage as shipped
     out_dir = WEIGHTS_DIR if not a.no_export else work / "export"
@@ -305,9 +318,10 @@ def main() -> None:
     stages_desc = " + ".join(
         f"{n} (lr {lr:g}" + (f", ema {e:g}" if e else "") + (f", still {s:g}" if s else "")
         + (f", grown to {g}" if g != "-" else "")
-        + (f", on {q} sequences of seed {FINETUNE_SEED}" if q != "-" else "") + ")"
-        for n, lr, e, s, g, q in zip(a.finetune_steps, a.finetune_lr, a.finetune_ema, a.finetune_still,
-                                     a.finetune_preset, a.finetune_sequences))
+        + (f", on {q} sequences of seed {FINETUNE_SEED}" if q != "-" else "")
+        + (f", ends {x}" if x != "skip" else "") + (", time flip" if a.finetune_time_flip else "") + ")"
+        for n, lr, e, s, g, q, x in zip(a.finetune_steps, a.finetune_lr, a.finetune_ema, a.finetune_still,
+                                        a.finetune_preset, a.finetune_sequences, a.finetune_ends))
     stages_desc += (f" steps (batch {deblur_cfg.get('batch_size')}, cosine, one stage each, seeds "
                     f"{', '.join(map(str, a.finetune_seed))})")
     if a.init_from:
@@ -326,6 +340,7 @@ def main() -> None:
             prior_fields = {
                 "recipe": "train-prior " + " ".join(f"--{k.replace('_', '-')} {v:g}" if isinstance(v, float) else
                                                     f"--{k.replace('_', '-')} {v}" for k, v in NEW_PRIOR.items())
+                          + (f" --context {a.prior_context}" if a.prior_context else "")
                           + f" --steps {a.prior_steps} (fp32)",
                 "data": (f"{a.prior_sequences} sequences x {a.frames} frames of {len(images)} pictures "
                          f"({len(photos)} from {', '.join(d.name + '/' for d in a.photos)}{shrunk_desc}, see bench/debian_photos.py, "
@@ -352,16 +367,23 @@ def main() -> None:
         deblur_desc = start.description if start else retrained
     else:
         deblur_desc = "MMP-RNN with sample-prior inside, trained on synthetic sample footage"
+    prior_context = load_prior(prior_file)[0].context
+    prior_arch = f"mmpnet (context {prior_context})" if prior_context else "mmpnet"
+    prior_desc = "MMP-Net trained on synthetic sample footage" + (
+        f", reading each frame with {prior_context} exposure(s) before and after it (not the paper's single frame; "
+        "MMP-RNN cannot use it as its prior)" if prior_context else "")
     entries = []
     for name, kind, dst, arch, fields in (
-            ("sample-prior", "prior", prior_file, "mmpnet", prior_fields),
+            ("sample-prior", "prior", prior_file, prior_arch, prior_fields),
             ("sample-deblur", "deblur", deblur_file, deblur_cfg.get("preset"),
              {"recipe": deblur_recipe, "data": deblur_data, "command": command_deblur})):
         entries.append({
             "name": name, "kind": kind, "file": dst.name, "sha256": sha256_file(dst), "architecture": arch,
             **fields, "metrics": {"heldout": scores[kind]},
-            "description": ("MMP-Net trained on synthetic sample footage" if kind == "prior" else deblur_desc),
+            "description": prior_desc if kind == "prior" else deblur_desc,
         })
+    written = {e["name"] for e in entries}  # other registered weights (sample-prior-frame) are kept as they are
+    entries += [e.to_dict() for name, e in previous_entries.items() if name not in written]
     INDEX.parent.mkdir(parents=True, exist_ok=True)
     tmp = INDEX.with_suffix(".tmp")
     tmp.write_text(json.dumps({"weights": entries}, indent=2) + "\n")

@@ -63,7 +63,9 @@ def _comparison(data: Path, saved: Path, prior: str, path: Path) -> Path:
     t = int(png.stem)
     blur, sharp = ds.read(info.name, "blur", t), ds.read(info.name, "sharp", t)
     out = cv2.imread(str(png))[:, :, ::-1]
-    mmp = load(prior).mmp(blur)
+    # the whole sequence (non-overlapping windows, so stored neighbours are the next exposures): a prior with
+    # context reads frame t with its neighbours
+    mmp = load(prior).maps([ds.read(info.name, "blur", j) for j in range(info.frames)])[t]
     panels = []
     for img, label in ((blur, "blurry"), (out, "deblurred"), (sharp, "sharp"), (heat_overlay(blur, mmp), "MMP")):
         img = cv2.resize(np.ascontiguousarray(img), (img.shape[1] * 2, img.shape[0] * 2),
@@ -120,9 +122,11 @@ def run_demo(out: str | Path, quick: bool = False, progress: bool | None = None)
     # 3. the training loop: fine-tune both from the bundled weights for a few steps, score again
     prior_run, deblur_run = out / "runs" / "prior", out / "runs" / "deblur"
     n, every = p["finetune_steps"], p["finetune_val_every"]
-    # fine-tuning keeps what the network sees (input_norm) and the MMP-Net the MMP-RNN was trained with (inside it)
+    # fine-tuning keeps what the network sees (input_norm, context) and the MMP-Net the MMP-RNN was trained with
+    # (inside it)
+    bundled_prior_net = load_prior(bundled_prior)[0]
     train_prior(prior_h5, prior_run, recipe="cpu", init_from="sample-prior", steps=n, val_every=every,
-                input_norm=load_prior(bundled_prior)[0].input_norm,
+                input_norm=bundled_prior_net.input_norm, context=bundled_prior_net.context,
                 batch_size=2 * p["batch"], patch=min(96, min(p["size"])),
                 lr=1e-4, resume=(prior_run / "last.pt").exists(), progress=progress)
     train_deblur(video_h5, deblur_run, recipe="cpu", init_from="sample-deblur", steps=n,

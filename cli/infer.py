@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from cli.main import main
-from cli.params import SELF_ENSEMBLE
+from cli.params import ENDS_OPTION, SELF_ENSEMBLE
 from mmpdata.video import CODECS
 
 _PATH = click.Path(path_type=Path)
@@ -38,7 +38,8 @@ _EXISTING = click.Path(exists=True, path_type=Path)
 @click.option("--tile-overlap", type=click.IntRange(0), default=None,
               help="Context pixels around each tile (a multiple of 16; default: the network's reach in one frame).")
 @SELF_ENSEMBLE
-def deblur_cmd(checkpoint, input, output, device, fps, codec, crf, precision, tile, tile_overlap, ensemble):
+@ENDS_OPTION
+def deblur_cmd(checkpoint, input, output, device, fps, codec, crf, precision, tile, tile_overlap, ensemble, ends):
     """Deblur a video file or frame folder into a video (OUTPUT ends in .mp4/.mkv/.mov/.avi) or a new folder of
     PNGs (000000.png, ...): one output frame per decoded input frame, the input's frame rate and audio kept."""
     from mmpmodel.inference import deblur_video
@@ -46,7 +47,7 @@ def deblur_cmd(checkpoint, input, output, device, fps, codec, crf, precision, ti
 
     checkpoint = resolve_weights(checkpoint, "deblur") if checkpoint else default_weights("deblur")
     result = deblur_video(checkpoint, input, output, device=device, fps=fps, codec=codec, crf=crf,
-                          precision=precision, tile=tile, overlap=tile_overlap, ensemble=ensemble)
+                          precision=precision, tile=tile, overlap=tile_overlap, ensemble=ensemble, ends=ends)
     extra = f", {result['fps']} fps, audio {result['audio']}" if "fps" in result else ""
     click.echo(f"{result['frames']} frames -> {result['output']} ({result['seconds_per_frame']:.3f} s/frame{extra})")
 

@@ -100,6 +100,13 @@ NON_NEGATIVE_FLOAT = NonNegativeFloat()
 FRACTION = Fraction()
 OUTPUT_FILE = OutputFile()
 
+#: ``--ends`` of ``mmp eval`` and ``mmp deblur`` (mmpmodel.mmprnn.ENDS).
+ENDS_OPTION = click.option(
+    "--ends", type=click.Choice(["reflect", "replicate"]), default=None,
+    help="How the first and last frames get the two neighbours per side the network fuses: replicate (the end "
+         "frame repeated) or reflect (the frames after it, in reverse). Default: what the model was trained for "
+         "(train-deblur --ends; replicate for models trained without).")
+
 #: ``--self-ensemble N`` of ``mmp eval`` and ``mmp deblur``, passed to the command as the int ``ensemble``.
 SELF_ENSEMBLE = click.option(
     "--self-ensemble", "ensemble", type=click.Choice(["1", "2", "4", "8"]), default="1", show_default=True,

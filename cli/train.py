@@ -10,7 +10,8 @@ import click
 from click.core import ParameterSource
 
 from cli.main import main
-from cli.params import FINITE_FLOAT, FRACTION, NON_NEGATIVE_FLOAT, OUTPUT_FILE, POSITIVE_FLOAT, SELF_ENSEMBLE
+from cli.params import (ENDS_OPTION, FINITE_FLOAT, FRACTION, NON_NEGATIVE_FLOAT, OUTPUT_FILE, POSITIVE_FLOAT,
+                        SELF_ENSEMBLE)
 from mmpmodel.train_config import DeblurTrainConfig, PriorTrainConfig, config_fields
 
 _PATH = click.Path(path_type=Path)
@@ -181,7 +182,8 @@ def recipes_cmd(task, as_json):
               help="What a deblurring model's MMAM is fed: net (its MMP-Net), gt (the stored MMP, Table 5's bound) or "
                    "zero (no motion); comparing them shows how much the model uses its prior.")
 @SELF_ENSEMBLE
-def eval_cmd(checkpoint, data, protocol, json_path, save, device, precision, prior_source, ensemble):
+@ENDS_OPTION
+def eval_cmd(checkpoint, data, protocol, json_path, save, device, precision, prior_source, ensemble, ends):
     """PSNR/SSIM (deblurring) or L1 (prior) with params, GMACs and seconds per frame."""
     from mmpmodel.evaluate import evaluate
     from mmpmodel.runs import write_json
@@ -189,7 +191,7 @@ def eval_cmd(checkpoint, data, protocol, json_path, save, device, precision, pri
 
     checkpoint = resolve_weights(checkpoint)
     result = evaluate(checkpoint, data, protocol=protocol, save=save, device=device, precision=precision,
-                      prior_source=prior_source, ensemble=ensemble)
+                      prior_source=prior_source, ensemble=ensemble, ends=ends)
     if json_path is not None:
         write_json(json_path, result)
     _echo_json(result)

@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 
 from .errors import FormatError, InputError
 from .h5format import MMPDataset, SequenceInfo
+from .neighbours import neighbour_indices
 
 log = logging.getLogger(__name__)
 
@@ -184,10 +185,15 @@ class PriorClips(_H5Items):
     * ``rotate``: a random multiple of 90 degrees (the magnitude of motion does not depend on its direction).
     * ``photometric``: random channel order, per-channel gain, contrast and brightness on the blurry frame
       (colour tells nothing about motion).
+
+    ``context`` c > 0 (an MMP-Net that sees neighbouring frames): "blur" is the frame and its c nearest
+    non-overlapping neighbours on each side within the range (:func:`mmpdata.neighbours.neighbour_indices`), stacked
+    along the channels, (3 (2c + 1), p, p); every augmentation applies to all of them alike.
     """
 
     def __init__(self, path, ranges: list[Range], patch: int | None = 256, augment: bool = True, seed: int = 0,
-                 scale: tuple[float, float] | None = None, rotate: bool = False, photometric: bool = False):
+                 scale: tuple[float, float] | None = None, rotate: bool = False, photometric: bool = False,
+                 context: int = 0):
         super().__init__(path, ranges, patch, augment, seed)
         for r in self.ranges:
             if not self.infos[r.sequence].has_mmp:
@@ -198,10 +204,23 @@ class PriorClips(_H5Items):
         self.scale = None if scale is None else (float(scale[0]), float(scale[1]))
         self.rotate = bool(rotate)
         self.photometric = bool(photometric)
+        self.context = int(context)
         self.items = [(r.sequence, t) for r in self.ranges for t in range(r.start, r.stop)]
+        self.neighbours: dict[tuple[str, int], list[int]] = {}
+        if self.context:
+            for r in self.ranges:
+                windows = self.data.read(r.sequence, "window", slice(r.start, r.stop))
+                rows = neighbour_indices(r.n, self.context, windows) + r.start
+                self.neighbours.update({(r.sequence, r.start + i): row.tolist() for i, row in enumerate(rows)})
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def _read_blur(self, name: str, t: int, ys: slice, xs: slice) -> np.ndarray:
+        """(k, h, w, 3) uint8: frame t, or with ``context`` the frame and its neighbours in time order."""
+        if not self.context:
+            return self._read(name, "blur", t, ys, xs)[None]
+        return np.stack([self._read(name, "blur", j, ys, xs) for j in self.neighbours[(name, t)]])
 
     def _scaled_window(self, info: SequenceInfo, rng: np.random.Generator) -> tuple[slice, slice, float]:
         """A random square crop ``patch / s`` px wide (bounded by the frame) and the actual factor s."""
@@ -217,17 +236,17 @@ class PriorClips(_H5Items):
         rng = self._rng(index)
         if self.augment and self.scale is not None and self.patch is not None:
             ys, xs, s = self._scaled_window(info, rng)
-            blur_np = self._read(name, "blur", t, ys, xs)
+            blur_np = self._read_blur(name, t, ys, xs)
             mmp_np = self._read(name, "mmp", t, ys, xs).astype(np.float32)
             if s < 1.0:
                 size = (self.patch, self.patch)
-                blur_np = cv2.resize(blur_np, size, interpolation=cv2.INTER_AREA)
+                blur_np = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in blur_np])
                 mmp_np = cv2.resize(mmp_np, size, interpolation=cv2.INTER_AREA) * s
         else:
             ys, xs = self._window(info, rng)
-            blur_np = self._read(name, "blur", t, ys, xs)
+            blur_np = self._read_blur(name, t, ys, xs)
             mmp_np = self._read(name, "mmp", t, ys, xs).astype(np.float32)
-        blur = _images(blur_np)
+        blur = _images(blur_np)  # (k, 3, h, w)
         mmp = torch.from_numpy(np.ascontiguousarray(mmp_np)).clamp_(0.0, 1.0)[None]
         if self.augment:
             if rng.random() < 0.5:
@@ -238,12 +257,12 @@ class PriorClips(_H5Items):
                 k = int(rng.integers(0, 4))
                 blur, mmp = torch.rot90(blur, k, dims=(-2, -1)), torch.rot90(mmp, k, dims=(-2, -1))
             if self.photometric:
-                blur = blur[torch.from_numpy(rng.permutation(3))]
+                blur = blur[:, torch.from_numpy(rng.permutation(3))]
                 gain = torch.from_numpy(rng.uniform(0.8, 1.2, 3).astype(np.float32))[:, None, None]
-                mean = blur.mean()
+                mean = blur[self.context].mean()  # the frame itself: its neighbours move with it
                 contrast = float(rng.uniform(0.6, 1.4))
                 blur = ((blur * gain - mean) * contrast + mean + float(rng.uniform(-0.1, 0.1))).clamp_(0.0, 1.0)
-        return {"blur": blur.contiguous(), "mmp": mmp.contiguous()}
+        return {"blur": blur.flatten(0, 1).contiguous(), "mmp": mmp.contiguous()}
 
 
 class VideoClips(_H5Items):
@@ -254,12 +273,14 @@ class VideoClips(_H5Items):
     (F, 1, p, p)]}. ``window_step`` k > 1 takes every k-th stored window into a clip (true video from data whose
     windows overlap; see :func:`mmpmodel.train_deblur.window_step`). ``still_share``: the share of items whose input
     is the sharp clip itself (stored MMP zero), as a camera held still would film it; they teach the network to leave
-    sharp frames alone, which per-frame PSNR punishes hardest.
+    sharp frames alone, which per-frame PSNR punishes hardest. ``time_flip``: half the clips played backwards.
     """
 
     def __init__(self, path, ranges: list[Range], frames: int, patch: int | None = 256, augment: bool = True,
-                 seed: int = 0, with_mmp: bool = False, window_step: int = 1, still_share: float = 0.0):
+                 seed: int = 0, with_mmp: bool = False, window_step: int = 1, still_share: float = 0.0,
+                 time_flip: bool = False):
         super().__init__(path, ranges, patch, augment, seed)
+        self.time_flip = bool(time_flip)
         if not 0.0 <= still_share <= 1.0:
             raise ValueError(f"still_share must lie in [0, 1], got {still_share}")
         self.still_share = float(still_share)
@@ -306,6 +327,8 @@ class VideoClips(_H5Items):
                 if k:
                     v = torch.rot90(v, k, dims=(-2, -1))
                 out[key] = v.contiguous()
+        if self.augment and self.time_flip and rng.random() < 0.5:  # drawn after the others: they stay as they were
+            out = {key: v.flip(0).contiguous() for key, v in out.items()}
         if self.still_share > 0 and rng.random() < self.still_share:  # drawn last: crops and flips stay as they were
             out["blur"] = out["sharp"].clone()
             if self.with_mmp:

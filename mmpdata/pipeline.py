@@ -365,7 +365,9 @@ def synthesize(raw: str | os.PathLike, out: str | os.PathLike, *, flow: str = "a
             else:
                 todo.append(job)
         if result.resumed:
-            log.info("resuming: %d complete shard(s) kept (%s)", len(result.resumed), ", ".join(result.resumed))
+            shown = result.resumed[:5]
+            more = f", ... {len(result.resumed) - len(shown)} more" if len(result.resumed) > len(shown) else ""
+            log.info("resuming: %d complete shard(s) kept (%s%s)", len(result.resumed), ", ".join(shown), more)
         for res in _run_jobs(todo, estimator, spec, workers, on_gpu, progress):
             if res.status == "busy":
                 result.busy.append(res.name)

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from mmpdata.errors import InputError
+from mmpdata.neighbours import stream_neighbours
 
 from .checkpoint import load_any, load_deblur, load_prior
 from .distributed import resolve_device
@@ -200,8 +201,11 @@ class Deblurrer:
         return _deblur_video(self.model, input, output, device=str(self.device), **options)
 
 
-def _prior_map(net, frame, device: torch.device):
-    x, how = _frame_tensor(frame, 0)
+def _prior_map(net, frame, device: torch.device, neighbours: list | None = None):
+    """MMP of ``frame``; an MMP-Net with context reads ``neighbours`` (the frame and its neighbours, in time order)."""
+    stack = [frame] if neighbours is None else neighbours
+    x = torch.cat([_frame_tensor(f, 0)[0] for f in stack], 0)
+    how = _frame_tensor(frame, 0)[1]
     with torch.inference_mode():
         m = net(x.to(device)[None])[0, 0].float().clamp(0, 1)
     if how[0].startswith("tensor"):
@@ -210,7 +214,7 @@ def _prior_map(net, frame, device: torch.device):
 
 
 class MMPEstimator:
-    """MMP-Net loaded once: motion-magnitude maps of single frames (1 = a mean motion of K pixels), at
+    """MMP-Net loaded once: motion-magnitude maps of frames (1 = a mean motion of K pixels), at
     ``precision`` as ``mmp show --precision`` runs it."""
 
     def __init__(self, net, device: str | torch.device | None = None, checkpoint: Path | None = None,
@@ -232,11 +236,21 @@ class MMPEstimator:
 
     def mmp(self, frame):
         """(H, W) map in [0, 1] of one frame (float32 array for an array frame, tensor for a tensor frame)."""
+        if self.context:
+            raise InputError(f"{self.checkpoint or 'this MMP-Net'} sees {self.context} neighbouring frame(s) on each "
+                             "side: pass the whole sequence to maps(frames)")
         return _prior_map(self.net, frame, self.device)
 
+    @property
+    def context(self) -> int:
+        """Neighbouring frames the network reads on each side (0: the frame alone, the paper's MMP-Net)."""
+        return getattr(self.net, "context", 0)
+
     def maps(self, frames) -> list:
-        """:meth:`mmp` of every frame of a sequence (anything :meth:`Deblurrer.stream` accepts)."""
-        return [self.mmp(f) for f in _frames(frames)]
+        """:meth:`mmp` of every frame of a sequence (anything :meth:`Deblurrer.stream` accepts); a network with
+        context reads each frame's neighbours in the sequence (mirrored at its ends), holding at most 2c + 1."""
+        return [_prior_map(self.net, f, self.device, stack if self.context else None)
+                for _, f, stack in stream_neighbours(_frames(frames), self.context)]
 
 
 def load(checkpoint: str | Path, device: str | None = None, precision: str | None = "auto",

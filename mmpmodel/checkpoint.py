@@ -180,7 +180,7 @@ def load_prior(path: str | Path, map_location: str | torch.device = "cpu"):
 def load_deblur(path: str | Path, map_location: str | torch.device = "cpu"):
     """MMP-RNN (eval mode, prior inside) from a deblurring checkpoint; returns (model, checkpoint dict)."""
     from .mmpnet import MMPNet
-    from .mmprnn import MMPRNN
+    from .mmprnn import ENDS, MMPRNN
     from .presets import MMPRNNConfig
 
     ck = load_checkpoint(path, kind="deblur", map_location=map_location)
@@ -202,6 +202,9 @@ def load_deblur(path: str | Path, map_location: str | torch.device = "cpu"):
     except (RuntimeError, TypeError, KeyError, ValueError, AttributeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise FormatError(f"{path}: the MMP-RNN weights do not fit the network ({first[:160]})") from None
+    ends = ck["config"].get("ends")  # train-deblur --ends: run with the ends it was trained for
+    if ends in ENDS:
+        model.ends = ends
     return model.eval(), ck
 
 

@@ -25,6 +25,7 @@ import torch
 from tqdm import tqdm
 
 from mmpdata.datasets import open_data
+from mmpdata.neighbours import neighbour_indices
 from mmpdata.errors import InputError
 from mmpdata.rawio import frame_filename
 
@@ -77,9 +78,11 @@ def _sync(device: torch.device) -> None:
 
 def evaluate_deblur(model, data: str | Path, protocol: str = "paper", save: str | Path | None = None,
                     device: torch.device | str = "cpu", progress: bool | None = None,
-                    precision: str | None = "fp32", prior_source: str = "net", ensemble: int = 1) -> dict:
+                    precision: str | None = "fp32", prior_source: str = "net", ensemble: int = 1,
+                    ends: str | None = None) -> dict:
     """PSNR/SSIM of an MMP-RNN over every sequence of ``data``; see the module docstring for the protocol and
-    ``prior_source``. ``ensemble`` > 1 averages that many flipped/transposed passes (mmpmodel.ensemble)."""
+    ``prior_source``. ``ensemble`` > 1 averages that many flipped/transposed passes (mmpmodel.ensemble). ``ends``:
+    how the first and last frames get their neighbours (mmpmodel.mmprnn.ENDS; None: as the model was trained)."""
     scored_indices(5, protocol)  # validates the name
     check_ensemble(ensemble)
     if prior_source not in PRIOR_SOURCES:
@@ -102,7 +105,7 @@ def evaluate_deblur(model, data: str | Path, protocol: str = "paper", save: str 
     with ds, torch.inference_mode():
         for info in infos:
             wanted = set(scored_indices(info.frames, protocol))
-            stepper = model.stepper() if ensemble == 1 else EnsembleStepper(model.stepper, ensemble)
+            stepper = model.stepper(ends) if ensemble == 1 else EnsembleStepper(lambda: model.stepper(ends), ensemble)
             ps, ss, pin = [], [], []
 
             def score(ready):
@@ -146,7 +149,7 @@ def evaluate_deblur(model, data: str | Path, protocol: str = "paper", save: str 
             "psnr_input": float(np.mean(all_in)),
             "params": count_parameters(model), "gmacs": _gmacs(model, (w, h)), "size": [w, h],
             "seconds_per_frame": model_seconds / max(total_frames, 1), "device": str(device), "precision": precision,
-            "prior_source": prior_source, "self_ensemble": ensemble}
+            "prior_source": prior_source, "self_ensemble": ensemble, "ends": ends or model.ends}
 
 
 def _fed_mmp(ds, name: str, t: int, frame: torch.Tensor, prior_source: str) -> torch.Tensor | None:
@@ -185,9 +188,12 @@ def evaluate_prior(model, data: str | Path, device: torch.device | str = "cpu", 
     with ds, torch.inference_mode():
         for info in infos:
             e_seq = 0.0
+            context = getattr(model, "context", 0)
+            rows = (neighbour_indices(info.frames, context, ds.read(info.name, "window", slice(None)))
+                    if context else np.arange(info.frames)[:, None])
             for t in range(info.frames):
                 target = np.clip(ds.read(info.name, "mmp", t).astype(np.float64), 0.0, 1.0)
-                frame = _frame_tensor(ds.read(info.name, "blur", t), device)
+                frame = torch.cat([_frame_tensor(ds.read(info.name, "blur", int(j)), device) for j in rows[t]], 1)
                 start = time.perf_counter()
                 pred = model(frame)
                 _sync(device)
@@ -220,7 +226,7 @@ def evaluate_prior(model, data: str | Path, device: torch.device | str = "cpu", 
 
 def evaluate(checkpoint: str | Path, data: str | Path, protocol: str = "paper", save: str | Path | None = None,
              device: str | None = None, progress: bool | None = None, precision: str | None = "fp32",
-             prior_source: str = "net", ensemble: int = 1) -> dict:
+             prior_source: str = "net", ensemble: int = 1, ends: str | None = None) -> dict:
     """Score ``checkpoint`` (prior or deblurring) on ``data``: the `mmp eval` command."""
     dev = resolve_device(device)
     kind, net, ck = load_any(checkpoint, map_location="cpu")
@@ -231,10 +237,12 @@ def evaluate(checkpoint: str | Path, data: str | Path, protocol: str = "paper", 
             raise InputError(f"{checkpoint}: --prior-source applies to deblurring checkpoints, this is a prior")
         if ensemble != 1:
             raise InputError(f"{checkpoint}: --self-ensemble applies to deblurring checkpoints, this is a prior")
+        if ends is not None:
+            raise InputError(f"{checkpoint}: --ends applies to deblurring checkpoints, this is a prior")
         result = evaluate_prior(net, data, dev, progress, precision=precision)
     else:
         result = evaluate_deblur(net, data, protocol, save, dev, progress, precision=precision,
-                                 prior_source=prior_source, ensemble=ensemble)
+                                 prior_source=prior_source, ensemble=ensemble, ends=ends)
     result["checkpoint"] = str(checkpoint)
     result["step"] = ck.get("step")
     return result

@@ -115,7 +115,7 @@ class InputFrames:
 def deblur_video(checkpoint: str | Path, input: str | Path, output: str | Path, device: str | None = None,
                  fps: float | str | Fraction | None = None, progress: bool | None = None, codec: str = "libx264",
                  crf: int | None = None, precision: str | None = "auto", tile: int | None = None,
-                 overlap: int | None = None, ensemble: int = 1) -> dict:
+                 overlap: int | None = None, ensemble: int = 1, ends: str | None = None) -> dict:
     """Deblur every decoded frame of ``input`` with the MMP-RNN checkpoint. ``output`` ending in a video suffix
     (.mp4, .mkv, .mov, .avi, .m4v) becomes a video at the input's exact frame rate (``fps`` overrides; frame folders
     default to 30) with the input's audio; anything else a new folder of PNGs 000000.png, 000001.png, ..."""
@@ -148,7 +148,7 @@ def deblur_video(checkpoint: str | Path, input: str | Path, output: str | Path, 
     bar = tqdm(total=source.total, desc="deblur", unit="frame", disable=None if progress is None else not progress)
     try:
         for out in deblur_frames(model, frames, dev, precision=precision, tile=tile, overlap=overlap,
-                                 ensemble=ensemble):
+                                 ensemble=ensemble, ends=ends):
             writer.write(tensor_to_uint8(out))
             count += 1
             bar.update(1)
@@ -167,7 +167,7 @@ def deblur_video(checkpoint: str | Path, input: str | Path, output: str | Path, 
                     "timings are not kept, audio may drift)", input, count, format_rate(rate))
     result = {"input": str(input), "output": str(output), "frames": count, "seconds": round(seconds, 3),
               "seconds_per_frame": seconds / max(count, 1), "device": str(dev), "precision": precision,
-              "self_ensemble": ensemble,
+              "self_ensemble": ensemble, "ends": ends or model.ends,
               "format": output.suffix.lower().lstrip(".") if as_video else "png"}
     if as_video:
         result.update(fps=format_rate(rate), encoding=writer.encoding, audio=writer.audio_result,

@@ -21,6 +21,15 @@ What the network sees (``input_norm``):
   contrast), and the paper's network, whose BatchNorm normalises over the batch rather than each picture, has to
   learn that division from data. Trained on varied photographs in a CPU budget it never did: it predicted one level
   for every frame. With the contrast divided out it learns each frame's blur level (docs/training.md, tenth session).
+
+How many frames it sees (``context``):
+
+* ``0`` (default, the paper): the blurry frame alone.
+* ``c`` > 0: the frame and its ``c`` nearest non-overlapping neighbours on each side, stacked along the channels
+  (``[t-c, ..., t, ..., t+c]``, 3 channels each; :mod:`mmpdata.neighbours` picks them), each normalised on its own.
+  Not in the paper. One blurry frame cannot say how far the camera moved during it (a smooth picture and a blurred
+  one look alike), while the displacement between neighbouring frames shows the motion directly; the network learns
+  the blur level from both (docs/training.md, fourteenth session).
 """
 from __future__ import annotations
 
@@ -109,17 +118,20 @@ class Up(nn.Module):
 
 
 class MMPNet(nn.Module):
-    """Blurry RGB frame (B, 3, H, W) in [0, 1] -> motion-magnitude prior (B, 1, H, W) in [0, 1]; any H, W."""
+    """Blurry RGB frame (B, 3, H, W) in [0, 1] -> motion-magnitude prior (B, 1, H, W) in [0, 1]; any H, W. With
+    ``context`` c > 0 the input is the frame and its neighbours, (B, 3 (2c + 1), H, W)."""
 
-    def __init__(self, width: int = 16, padding: str = "replicate", input_norm: str = "none"):
+    def __init__(self, width: int = 16, padding: str = "replicate", input_norm: str = "none", context: int = 0):
         super().__init__()
+        if context < 0:
+            raise ValueError(f"context must be >= 0, not {context}")
         if padding not in PADDINGS:
             raise ValueError(f"padding must be one of {PADDINGS}, not {padding!r}")
         if input_norm not in INPUT_NORMS:
             raise ValueError(f"input_norm must be one of {INPUT_NORMS}, not {input_norm!r}")
-        self.width, self.padding, self.input_norm = width, padding, input_norm
+        self.width, self.padding, self.input_norm, self.context = width, padding, input_norm, int(context)
         w = width
-        self.head = conv(3, w, 9)
+        self.head = conv(3 * self.frames_seen, w, 9)
         self.inc = DoubleConv(w, w)
         self.down1, self.down2 = Down(w, 2 * w), Down(2 * w, 4 * w)
         self.down3, self.down4 = Down(4 * w, 8 * w), Down(8 * w, 8 * w)
@@ -127,6 +139,11 @@ class MMPNet(nn.Module):
         self.up3, self.up4 = Up(4 * w, w), Up(2 * w, w)
         self.refine = RDB(w, w // 2, 3)
         self.tail = conv(w, 1, 1)
+
+    @property
+    def frames_seen(self) -> int:
+        """Frames stacked in the input: the frame and ``context`` neighbours on each side."""
+        return 2 * self.context + 1
 
     @property
     def input_reach(self) -> int:
@@ -141,6 +158,8 @@ class MMPNet(nn.Module):
         config = {"width": self.width, "padding": self.padding}
         if self.input_norm != "none":  # absent = "none": checkpoints written before the option still match
             config["input_norm"] = self.input_norm
+        if self.context:  # absent = 0, the paper's single frame
+            config["context"] = self.context
         return config
 
     @classmethod
@@ -154,11 +173,23 @@ class MMPNet(nn.Module):
         if input_norm not in INPUT_NORMS:
             raise FormatError(f"{source}: unknown MMP-Net input_norm {input_norm!r} "
                               f"(this version knows {', '.join(INPUT_NORMS)}); upgrade the toolkit")
-        return cls(width=int(config.get("width", 16)), padding=padding, input_norm=input_norm)
+        context = config.get("context", 0)
+        if not isinstance(context, int) or context < 0:
+            raise FormatError(f"{source}: MMP-Net context {context!r} is not a number of frames (>= 0)")
+        return cls(width=int(config.get("width", 16)), padding=padding, input_norm=input_norm, context=context)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels = 3 * self.frames_seen
+        if x.shape[1] != channels:
+            raise ValueError(f"this MMP-Net reads {self.frames_seen} frame(s) stacked along the channels "
+                             f"({channels} channels), got {x.shape[1]}; mmpdata.neighbours picks the neighbours")
         # Centred in the input's precision, then cast once to the weights' (bf16/fp16 under precision.for_inference).
-        centred = (local_contrast(x.float()) if self.input_norm == "local" else x - 0.5).to(self.head.weight.dtype)
+        if self.input_norm == "local":  # each frame normalised on its own
+            b, _, h, w = x.shape
+            centred = local_contrast(x.float().reshape(b * self.frames_seen, 3, h, w)).reshape(b, channels, h, w)
+        else:
+            centred = x - 0.5
+        centred = centred.to(self.head.weight.dtype)
         if self.padding == "reference":
             # Their UNet needs at least 16 pixels for its four max-pools; smaller frames are replicate-padded.
             h, w = x.shape[-2:]

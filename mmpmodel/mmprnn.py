@@ -4,7 +4,7 @@ The network splits into three parts, which is what makes it cheap to train and t
 
 * ``encode`` (per frame, no recurrence): 5x5 conv, MMAM with the prior map, two RDB + stride-2 downsamplings.
   Its output is the non-deblurred feature l_t (2C channels at 1/4 size). Because it does not depend on the state,
-  a whole clip is encoded as one batch, and a replicated end frame is encoded once.
+  a whole clip is encoded as one batch, and an end frame that is stepped twice is encoded once.
 * ``step`` (recurrent): RDB-Net-A on [l_t, l_{t-1}, h_{t-1}] gives f_t (5C); a small head gives the new state h_t.
 * ``reconstruct`` (frame t, once f_{t+2} exists): fuse f_{t-2..t+2} (1x1 conv), RDB-Net-B, two transposed convs,
   5x5 conv to RGB, plus a 9x9 conv on the blurry centre frame as a global skip. With ``fusion_attention`` a channel
@@ -37,6 +37,30 @@ log = logging.getLogger(__name__)
 SIZE_MULTIPLE = 4
 #: Frames fused on each side of the centre frame.
 RADIUS = 2
+#: How :meth:`MMPRNN.forward_all` and :class:`Stepper` give the first and last frames the RADIUS neighbours the
+#: network fuses on each side: ``replicate`` repeats frame 0 and frame T-1; ``reflect`` steps through frames
+#: RADIUS..1 before frame 0 and T-2..T-1-RADIUS after frame T-1 (real, moving neighbours and a warmed-up state).
+#: A network trained the paper's way (loss only on frames with real neighbours) deblurs neither kind of end well:
+#: on footage made by other code the first and last frames of `sample-deblur` gained +0.01 dB replicated and
+#: -0.3 dB reflected, against about +1 dB for the rest (docs/training.md, fourteenth session); ``train-deblur
+#: --ends`` trains for them. A model runs with the ends it was trained with (``MMPRNN.ends``, from the checkpoint;
+#: replicate when it was trained without). The paper's protocol leaves both ends out, so its scores do not move.
+ENDS = ("reflect", "replicate")
+
+
+def end_index(n: int, ends: str = "replicate") -> list[int]:
+    """The frame numbers the recurrent cell steps through for a clip of n frames: RADIUS before frame 0, the
+    clip, RADIUS after frame n-1 (see :data:`ENDS`). A reflected number beyond the clip (n <= RADIUS) is clamped."""
+    if ends not in ENDS:
+        raise InputError(f"unknown ends {ends!r}; use one of {', '.join(ENDS)}")
+    if ends == "replicate":
+        return [0] * RADIUS + list(range(n)) + [n - 1] * RADIUS
+
+    def reflect(i: int) -> int:
+        i = -i if i < 0 else (2 * (n - 1) - i if i > n - 1 else i)
+        return min(max(i, 0), n - 1)
+
+    return [reflect(i) for i in range(-RADIUS, n + RADIUS)]
 
 
 class MMAM(nn.Module):
@@ -97,7 +121,14 @@ class MMPRNN(nn.Module):
         self.decoder = nn.Sequential(up_conv(5 * c, 2 * c), up_conv(2 * c, c), conv(c, 3, 5))
         self.skip = conv(3, 3, 9)
         self._init_near_identity()
+        #: How whole-clip and streaming inference extend the ends (:data:`ENDS`); load_deblur sets what the
+        #: checkpoint was trained for.
+        self.ends = "replicate"
         if config.prior:
+            if prior is not None and getattr(prior, "context", 0):
+                raise InputError(f"this MMP-Net sees {prior.context} neighbouring frame(s) on each side; MMP-RNN feeds "
+                                 "its prior one frame at a time (the paper's MMP-Net): use a prior trained without "
+                                 "--context")
             self.prior = prior if prior is not None else MMPNet()
             self.prior.requires_grad_(False)
             self.prior.eval()
@@ -224,32 +255,36 @@ class MMPRNN(nn.Module):
                              f"use forward_all() or stepper() for short clips")
         return self._run(clip, mmp, list(range(f)))
 
-    def forward_all(self, clip: torch.Tensor, mmp: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, F, 3, H, W) -> (B, F, 3, H, W): every frame, the first and last frame replicated twice at the ends."""
-        f = clip.shape[1]
-        index = [0] * RADIUS + list(range(f)) + [f - 1] * RADIUS
-        return self._run(clip, mmp, index)
+    def forward_all(self, clip: torch.Tensor, mmp: torch.Tensor | None = None,
+                    ends: str | None = None) -> torch.Tensor:
+        """(B, F, 3, H, W) -> (B, F, 3, H, W): every frame, the ends given their neighbours as ``ends`` says
+        (:data:`ENDS`; None: :attr:`ends`)."""
+        return self._run(clip, mmp, end_index(clip.shape[1], ends or self.ends))
 
-    def stepper(self) -> "Stepper":
-        """A streaming deblurrer over this model (see :class:`Stepper`)."""
-        return Stepper(self)
+    def stepper(self, ends: str | None = None) -> "Stepper":
+        """A streaming deblurrer over this model (see :class:`Stepper`; ``ends`` None: :attr:`ends`)."""
+        return Stepper(self, ends or self.ends)
 
 
 class Stepper:
     """Streaming inference: frames go in one at a time, each frame is encoded once, frame t comes out once t+2
-    has arrived. The first frame is replicated twice before and the last twice after (in :meth:`finish`), so every
-    input frame gets exactly one output, equal to :meth:`MMPRNN.forward_all` on the whole clip. Memory holds
-    5 feature maps and 3 frames, whatever the video length."""
+    has arrived. The ends get their neighbours as ``ends`` says (:data:`ENDS`; under reflect the first output waits
+    for frame RADIUS), so every input frame gets exactly one output, equal to :meth:`MMPRNN.forward_all` on the whole
+    clip. Memory holds 5 feature maps and 3 frames, whatever the video length."""
 
-    def __init__(self, model: MMPRNN):
-        self.model = model
+    def __init__(self, model: MMPRNN, ends: str = "replicate"):
+        if ends not in ENDS:
+            raise InputError(f"unknown ends {ends!r}; use one of {', '.join(ENDS)}")
+        self.model, self.ends = model, ends
         self._reset()
 
     def _reset(self) -> None:
         self._state = None
         self._features: deque[torch.Tensor] = deque(maxlen=2 * RADIUS + 1)
         self._centres: deque[torch.Tensor] = deque(maxlen=2 * RADIUS + 1)
-        self._last: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._recent: deque[tuple[torch.Tensor, torch.Tensor]] = deque(maxlen=RADIUS + 1)  # (features l, frame)
+        self._pushed = 0
+        self._started = False
         self._size: tuple[int, int] | None = None
         self._emitted = 0
 
@@ -263,6 +298,14 @@ class Stepper:
         t, self._emitted = self._emitted, self._emitted + 1
         return [(t, crop_to(out, self._size))]
 
+    def _run(self, index: list[int]) -> list[tuple[int, torch.Tensor]]:
+        """Step through frames by number (all of them still in ``_recent``)."""
+        first = self._pushed - len(self._recent)
+        ready = []
+        for i in index:
+            ready += self._advance(*self._recent[i - first])
+        return ready
+
     def push(self, frame: torch.Tensor, mmp: torch.Tensor | None = None) -> list[tuple[int, torch.Tensor]]:
         """Add frame (B, 3, H, W) in [0, 1] (optional map (B, 1, H, W)); returns the (t, output) pairs now ready."""
         self.model._check_mmp(mmp)
@@ -273,32 +316,36 @@ class Stepper:
         padded, self._size = pad_to_multiple(frame, SIZE_MULTIPLE)
         if mmp is not None:
             mmp = pad_to_multiple(mmp, SIZE_MULTIPLE)[0]
-        feats = self.model.encode(padded, mmp)
-        ready = []
-        for _ in range(RADIUS + 1 if self._last is None else 1):
-            ready += self._advance(feats, padded)
-        self._last = (feats, padded)
-        return ready
+        self._recent.append((self.model.encode(padded, mmp), padded))
+        self._pushed += 1
+        if self._started:
+            return self._run([self._pushed - 1])
+        if self._pushed < RADIUS + 1 and self.ends == "reflect":
+            return []  # the frames stepped before frame 0 are frames RADIUS..1
+        self._started = True
+        return self._run(end_index(self._pushed, self.ends)[:RADIUS + self._pushed])
 
     def finish(self) -> list[tuple[int, torch.Tensor]]:
-        """End of the stream: replicate the last frame to flush the remaining outputs; the stepper is then reset."""
-        ready = []
-        if self._last is not None:
-            for _ in range(RADIUS):
-                ready += self._advance(*self._last)
+        """End of the stream: step through the frames after the last one (:data:`ENDS`) to flush the remaining
+        outputs; the stepper is then reset."""
+        n, ready = self._pushed, []
+        if n:
+            index = end_index(n, self.ends)
+            ready = self._run(index[RADIUS + n:] if self._started else index)
         self._reset()
         return ready
 
 
 def deblur_frames(model: MMPRNN, frames: Iterable[torch.Tensor], device: str | torch.device | None = None,
                   precision: str | None = "auto", tile: int | None = None, overlap: int | None = None,
-                  ensemble: int = 1) -> Iterator[torch.Tensor]:
+                  ensemble: int = 1, ends: str | None = None) -> Iterator[torch.Tensor]:
     """Deblur a stream of (3, H, W) frames in [0, 1]; yields one (3, H, W) float32 output per input, in order,
     clamped to [0, 1], on the model's device (or `device`). Nothing beyond a 5-frame window is kept in memory.
 
     ``precision``: auto, fp32, bf16 or fp16 (see mmpmodel.precision; ``model`` itself is left unchanged).
     ``tile``: run tiles of tile x tile pixels with ``overlap`` pixels of context each (see mmpmodel.tiling).
-    ``ensemble``: 1, 2, 4 or 8 flipped/transposed passes averaged (see mmpmodel.ensemble)."""
+    ``ensemble``: 1, 2, 4 or 8 flipped/transposed passes averaged (see mmpmodel.ensemble).
+    ``ends``: how the first and last frames get their neighbours (:data:`ENDS`; None: as the model was trained)."""
     from .ensemble import EnsembleStepper
     from .precision import for_inference
     from .tiling import TiledStepper
@@ -306,7 +353,7 @@ def deblur_frames(model: MMPRNN, frames: Iterable[torch.Tensor], device: str | t
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model, _ = for_inference(model, precision, device)
     def make_stepper():
-        return model.stepper() if not tile else TiledStepper(model, tile, overlap)
+        return model.stepper(ends) if not tile else TiledStepper(model, tile, overlap, ends)
 
     stepper = make_stepper() if ensemble == 1 else EnsembleStepper(make_stepper, ensemble)
     with torch.inference_mode():

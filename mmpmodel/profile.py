@@ -64,7 +64,7 @@ def count_parameters(model: nn.Module) -> int:
 def _one_frame(model: nn.Module, frame: torch.Tensor) -> torch.Tensor:
     """The work per output frame in steady state."""
     if isinstance(model, MMPNet):
-        return model(frame)
+        return model(frame.repeat(1, model.frames_seen, 1, 1))  # the frame and its neighbours
     padded, _ = pad_to_multiple(frame, SIZE_MULTIPLE)
     f_t, _ = model.step(model.encode(padded), None)
     return model.reconstruct([f_t] * (2 * RADIUS + 1), padded)

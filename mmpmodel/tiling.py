@@ -70,7 +70,7 @@ def receptive_radius(model: MMPRNN, frames: int | None = None) -> int | None:
 
     ``frames=None``: one frame's pass (encode, one recurrent step from the previous state, reconstruction),
     leaving out how far the state itself has reached. ``frames=T``: everything in a T-frame stream through the
-    stepper (the two replicated frames at each end included). None when the network has a global operation
+    stepper (the two frames stepped through beyond each end included). None when the network has a global operation
     (channel attention over the fused features), which sees the whole crop."""
     if getattr(model, "fuse_attention", None) is not None:
         return None
@@ -88,7 +88,7 @@ def receptive_radius(model: MMPRNN, frames: int | None = None) -> int | None:
     else:
         if frames < 1:
             raise InputError("receptive_radius: frames must be at least 1")
-        # The last output reads f at step T+3 (T frames + 2 replicated on each side), which went through
+        # The last output reads f at step T+3 (T frames + 2 stepped beyond each end), which went through
         # T+3 earlier states.
         steps = frames + 2 * RADIUS - 1
     feature = encode + cell + steps * (cell + state)
@@ -140,8 +140,8 @@ class TiledStepper:
     """:class:`~mmpmodel.mmprnn.Stepper` over a fixed grid of tiles: same push/finish interface and outputs
     (t, (B, 3, H, W)), one recurrent state per tile. The grid is fixed by the first frame."""
 
-    def __init__(self, model: MMPRNN, tile: int, overlap: int | None = None):
-        self.model = model
+    def __init__(self, model: MMPRNN, tile: int, overlap: int | None = None, ends: str | None = None):
+        self.model, self.ends = model, ends
         self.tile = int(tile)
         self.overlap = default_overlap(model) if overlap is None else int(overlap)
         tile_grid((self.tile, self.tile), self.tile, self.overlap)  # validates both numbers
@@ -152,7 +152,7 @@ class TiledStepper:
     def _start(self, frame: torch.Tensor) -> None:
         self._size = tuple(frame.shape[-2:])
         self._grid = tile_grid(self._size, self.tile, self.overlap)
-        self._steppers = [self.model.stepper() for _ in self._grid]
+        self._steppers = [self.model.stepper(self.ends) for _ in self._grid]
 
     def _stitch(self, per_tile: list[list[tuple[int, torch.Tensor]]], like: torch.Tensor):
         if not per_tile[0]:

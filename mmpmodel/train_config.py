@@ -103,6 +103,9 @@ class PriorTrainConfig(TrainConfig):
     input_norm: str = _f("none", "What MMP-Net sees: none (the frame, as in the paper) or local (each pixel's "
                                  "difference from its neighbourhood divided by the neighbourhood's contrast; "
                                  "recorded in the checkpoint).", choices=("none", "local"))
+    context: int = _f(0, "Neighbouring frames MMP-Net sees on each side of the frame (0: the frame alone, as in "
+                         "the paper; 1: also the previous and next exposures, whose displacement shows the "
+                         "motion; recorded in the checkpoint).", min=0)
     val_frames: int = _f(32, "Held-out full frames scored per validation round.", min=1, resume=False)
     width: int = _f(16, "MMP-Net base width (the paper's network: 16).", min=1, cli=False)
 
@@ -145,6 +148,12 @@ class DeblurTrainConfig(TrainConfig):
     still_clips: float = _f(0.0, "Share of training clips shown still: the sharp clip as input and target (stored "
                                  "MMP zero), so the network learns to leave sharp frames alone (0: none, as the "
                                  "paper).", min=0.0, fraction=True)
+    ends: str = _f("skip", "Which frames of a clip the loss and validation score: skip (the paper: only those with "
+                           "two real neighbours on each side) or reflect/replicate (every frame, the ends given "
+                           "neighbours as mmp deblur gives them: train for the ends you deblur).",
+                   choices=("skip", "reflect", "replicate"))
+    time_flip: bool = _f(False, "Play half the training clips backwards (a reversed video is a video; blur is "
+                                "symmetric in time).", flag="--time-flip/--no-time-flip")
     val_clips: int = _f(8, "Held-out full-frame clips scored per validation round.", min=1, resume=False)
 
     kind = "deblur"

@@ -132,7 +132,7 @@ class DeblurTask(Task):
                                      min_frames=(arch.frames - 1) * step + 1)
         self.train_set = VideoClips(cfg.data, self.split.train, arch.frames, patch=cfg.patch, augment=True,
                                     seed=cfg.seed, with_mmp=self.with_mmp, window_step=step,
-                                    still_share=cfg.still_clips)
+                                    still_share=cfg.still_clips, time_flip=cfg.time_flip)
         self.val_set = None
         if self.split.val:
             full = VideoClips(cfg.data, self.split.val, arch.frames, patch=None, augment=False,
@@ -175,7 +175,14 @@ class DeblurTask(Task):
                        else "is gone")
                 log.info("the run's prior %s %s; using the copy inside %s", cfg.prior, why, out / "last.pt")
                 return load_prior(out / "last.pt")[0]
-            return load_prior(resolve_checkpoint(cfg.prior, "--prior checkpoint", kind="prior"))[0]
+            path = resolve_checkpoint(cfg.prior, "--prior checkpoint", kind="prior")
+            net = load_prior(path)[0]
+            if net.context:
+                single = [n for n, e in registry().items() if e.kind == "prior" and e.architecture == "mmpnet"]
+                raise InputError(f"{cfg.prior}: this MMP-Net sees {net.context} neighbouring frame(s) on each side; "
+                                 "MMP-RNN feeds its prior one frame at a time (the paper's MMP-Net): pass a prior "
+                                 "trained without --context" + (f" ({', '.join(single)} is bundled)" if single else ""))
+            return net
         if cfg.init_from and not resume:
             path = resolve_checkpoint(cfg.init_from, "--init-from checkpoint")
             try:
@@ -202,13 +209,24 @@ class DeblurTask(Task):
             return [{"params": rest + own, "lr_scale": 1.0}]
         return [{"params": rest, "lr_scale": 1.0}, {"params": own, "lr_scale": self.cfg.skip_lr_scale}]
 
+    def _run(self, net, blur: torch.Tensor, mmp: torch.Tensor | None) -> torch.Tensor:
+        """The scored frames of a clip: those with real neighbours (ends: skip), or all of them."""
+        if self.cfg.ends == "skip":
+            return net(blur, mmp)
+        model = net.module if hasattr(net, "module") else net  # DDP: forward_all on the wrapped network
+        return model.forward_all(blur, mmp, ends=self.cfg.ends)
+
+    def _scored(self, frames: torch.Tensor) -> torch.Tensor:
+        """The targets (or inputs) of the frames :meth:`_run` outputs."""
+        return frames[:, RADIUS:frames.shape[1] - RADIUS] if self.cfg.ends == "skip" else frames
+
     def forward(self, net, batch, device):
         mmp = batch["mmp"].to(device, non_blocking=True) if self.with_mmp else None
-        return net(batch["blur"].to(device, non_blocking=True), mmp)
+        return self._run(net, batch["blur"].to(device, non_blocking=True), mmp)
 
     def loss(self, output, batch, device):
         sharp = batch["sharp"].to(device, non_blocking=True)
-        return deblur_loss(output.float(), sharp[:, RADIUS:sharp.shape[1] - RADIUS], self.loss_prior, self.cfg)
+        return deblur_loss(output.float(), self._scored(sharp), self.loss_prior, self.cfg)
 
     def model_state(self) -> dict:
         return self.model.deblur_state_dict()
@@ -228,10 +246,9 @@ class DeblurTask(Task):
         for i in range(len(self.val_set)):
             item = self.val_set[i]
             mmp = item["mmp"][None].to(self.info.device) if self.with_mmp else None
-            out = tensor_to_uint8(self.model(item["blur"][None].to(self.info.device), mmp)[0].float().cpu())
-            n = item["sharp"].shape[0]
-            target = tensor_to_uint8(item["sharp"][RADIUS:n - RADIUS])
-            blurry = tensor_to_uint8(item["blur"][RADIUS:n - RADIUS])
+            out = tensor_to_uint8(self._run(self.model, item["blur"][None].to(self.info.device), mmp)[0].float().cpu())
+            target = tensor_to_uint8(self._scored(item["sharp"][None])[0])
+            blurry = tensor_to_uint8(self._scored(item["blur"][None])[0])
             scores += [psnr(o, s) for o, s in zip(out, target)]
             if self._input_psnr is None:
                 inputs += [psnr(b, s) for b, s in zip(blurry, target)]

@@ -111,16 +111,16 @@ class PriorTask(Task):
         # ---- data: split by sequence; training crops, full validation frames
         self.split = split_sequences(read_index(cfg.data), cfg.val_fraction, cfg.seed)
         self.train_set = PriorClips(cfg.data, self.split.train, patch=cfg.patch, augment=True, seed=cfg.seed,
-                                    **AUGMENTS[cfg.augment])
+                                    context=cfg.context, **AUGMENTS[cfg.augment])
         self.val_set = None
         if self.split.val:
-            full = PriorClips(cfg.data, self.split.val, patch=None, augment=False)
+            full = PriorClips(cfg.data, self.split.val, patch=None, augment=False, context=cfg.context)
             self.val_set = Subset(full, evenly_spaced(len(full), cfg.val_frames))
         self.has_val = self.val_set is not None
         train_full = PriorClips(cfg.data, self.split.train, patch=None, augment=False)
         self.train_mean = mean_mmp(train_full)
         # ---- model: fresh (output bias at the mean MMP), or from --init-from
-        model = MMPNet(width=cfg.width, input_norm=cfg.input_norm)
+        model = MMPNet(width=cfg.width, input_norm=cfg.input_norm, context=cfg.context)
         self.init_sha256 = None
         if cfg.init_from and not resume:
             path = resolve_checkpoint(cfg.init_from, "--init-from checkpoint", kind="prior")
@@ -128,6 +128,9 @@ class PriorTask(Task):
             if net.input_norm != cfg.input_norm:
                 raise InputError(f"{path}: this MMP-Net was trained with input_norm {net.input_norm!r}, the run asks "
                                  f"for {cfg.input_norm!r}; pass --input-norm {net.input_norm} to fine-tune it")
+            if net.context != cfg.context:
+                raise InputError(f"{path}: this MMP-Net sees {net.context} neighbouring frame(s) on each side, the "
+                                 f"run asks for {cfg.context}; pass --context {net.context} to fine-tune it")
             model.load_state_dict(net.state_dict())
             self.init_sha256 = state_sha256(net.state_dict())
             log.info("MMP-Net initialised from %s", path)
@@ -161,7 +164,8 @@ class PriorTask(Task):
             base += float((item["mmp"] - self.train_mean).abs().sum())
             count += item["mmp"].numel()
             if len(self._shown) < max(self.cfg.val_images, 0):
-                self._shown.append((item["blur"], pred[0], item["mmp"][0]))
+                self._shown.append((item["blur"][3 * self.cfg.context:3 * self.cfg.context + 3], pred[0],
+                                    item["mmp"][0]))
         self.model.train()
         return {"val_l1": total / max(count, 1), "val_mean_l1": base / max(count, 1)}
 

@@ -16,6 +16,7 @@ import torch
 from tqdm import tqdm
 
 from mmpdata.datasets import open_data
+from mmpdata.neighbours import neighbour_indices, stream_neighbours
 from mmpdata.rawio import frame_filename
 
 from .checkpoint import load_prior
@@ -50,18 +51,24 @@ def panel(frame: np.ndarray, pred: np.ndarray, truth: np.ndarray | None = None) 
     return np.concatenate(parts, axis=1)
 
 
-def _frames_h5(path: Path):
+def _frames_h5(path: Path, context: int = 0):
+    """(name, t, n, frame, truth, [frame and its neighbours]) of every stored frame (the next exposures, as
+    :func:`mmpdata.neighbours.neighbour_indices` picks them from the window table)."""
     with open_data(path) as ds:  # checked once; reads name a damaged shard and refuse NaN/inf MMP
         for info in ds.infos:
+            windows = ds.read(info.name, "window", slice(None)) if context and info.has_mmp else None
+            rows = neighbour_indices(info.frames, context, windows)
             for t in range(info.frames):
                 truth = np.clip(ds.read(info.name, "mmp", t).astype(np.float32), 0, 1) if info.has_mmp else None
-                yield info.name, t, info.frames, ds.read(info.name, "blur", t), truth
+                img = ds.read(info.name, "blur", t)
+                yield (info.name, t, info.frames, img, truth,
+                       [img if j == t else ds.read(info.name, "blur", int(j)) for j in rows[t]])
 
 
-def _frames_raw(path: Path):
+def _frames_raw(path: Path, context: int = 0):
     seq = open_input(path)  # a video is streamed: every decoded frame, its count known only at the end
-    for t, img in enumerate(seq.iter_frames()):
-        yield seq.name, t, None, img, None
+    for t, img, stack in stream_neighbours(seq.iter_frames(), context):
+        yield seq.name, t, None, img, None, stack
 
 
 def show(source: str | Path, prior: str | Path, out_dir: str | Path, every: int = 1, max_frames: int | None = None,
@@ -72,15 +79,16 @@ def show(source: str | Path, prior: str | Path, out_dir: str | Path, every: int 
     net, _ = load_prior(prior)
     net, precision = for_inference(net, precision, dev)
     source, out_dir = Path(source), Path(out_dir)
-    frames = _frames_h5(source) if source.is_file() and h5py.is_hdf5(source) else _frames_raw(source)
+    reader = _frames_h5 if source.is_file() and h5py.is_hdf5(source) else _frames_raw
+    frames = reader(source, getattr(net, "context", 0))
     written, means, per_seq = [], [], {}
     bar = tqdm(desc="show", unit="frame", disable=None if progress is None else not progress)
     with torch.inference_mode():
-        for name, t, n, img, truth in frames:
+        for name, t, n, img, truth, stack in frames:
             if t % every or (max_frames is not None and per_seq.get(name, 0) >= max_frames):
                 continue
             per_seq[name] = per_seq.get(name, 0) + 1
-            x = torch.from_numpy(img).to(dev).permute(2, 0, 1)[None].float().div_(255.0)
+            x = torch.cat([torch.from_numpy(f).to(dev).permute(2, 0, 1)[None].float().div_(255.0) for f in stack], 1)
             pred = net(x)[0, 0].float().cpu().numpy()
             means.append(float(pred.mean()))
             path = out_dir / name / frame_filename(t)

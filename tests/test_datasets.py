@@ -122,6 +122,27 @@ def test_video_clips_still_share(data):
         VideoClips(data, ranges, frames=3, still_share=1.5)
 
 
+def test_video_clips_time_flip_plays_half_the_clips_backwards(data):
+    """Channel 2 of the blurry frames is the frame index: a flipped clip counts down; MMP and sharp flip alike, and
+    without the option every item is what it was."""
+    ranges = [Range("a", 0, 6), Range("b", 0, 5)]
+    plain = VideoClips(data, ranges, frames=3, patch=8, seed=4, with_mmp=True)
+    flip = VideoClips(data, ranges, frames=3, patch=8, seed=4, with_mmp=True, time_flip=True)
+    flipped = 0
+    for epoch in range(10):
+        plain.set_epoch(epoch)
+        flip.set_epoch(epoch)
+        for i in range(len(plain)):
+            a, b = plain[i], flip[i]
+            order = [int(round(float(f[2].flatten()[0]) * 255)) for f in b["blur"]]
+            if order[0] > order[-1]:
+                flipped += 1
+                assert all(torch.equal(b[k], a[k].flip(0)) for k in a)
+            else:
+                assert all(torch.equal(b[k], a[k]) for k in a)
+    assert 0.3 * 10 * len(plain) < flipped < 0.7 * 10 * len(plain)
+
+
 def test_lazy_handle_and_workers(data):
     ds = PriorClips(data, [Range("a", 0, 6)], patch=8, seed=2)
     assert ds._h5 is None
@@ -175,3 +196,22 @@ def test_prior_clips_scale_augmentation_scales_the_mmp_with_the_picture(data):
         assert steps <= {0.0, 0.062, -0.062}
     with pytest.raises(InputError, match="scale"):
         PriorClips(data, [Range("a", 0, 6)], patch=12, scale=(0.5, 1.5))
+
+
+def test_prior_clips_with_context_stack_the_neighbouring_exposures(tmp_path):
+    # Channel 2 of the coded frames is the stored frame index: the stack must be [t-1, t, t+1] with the ends
+    # mirrored, cropped, flipped and jittered alike, and the middle frame exactly what context=0 gives.
+    path = write_mmp_h5(tmp_path / "c.h5", {"a": (6, 24, 40, None), "b": (5, 24, 40, None)})
+    ranges = [Range("a", 0, 6), Range("b", 1, 5)]
+    full = PriorClips(path, ranges, patch=None, augment=False, context=1)
+    for i, (name, t) in enumerate(full.items):
+        blur = full[i]["blur"]
+        assert blur.shape == (9, 24, 40)
+        start, stop = (0, 6) if name == "a" else (1, 5)
+        expected = [t - 1 if t > start else t + 1, t, t + 1 if t < stop - 1 else t - 1]
+        assert [int(round(float(blur[3 * k + 2, 0, 0]) * 255)) for k in range(3)] == expected
+    single = PriorClips(path, ranges, patch=12, seed=3, scale=(0.5, 1.0), rotate=True, photometric=True)
+    stacked = PriorClips(path, ranges, patch=12, seed=3, scale=(0.5, 1.0), rotate=True, photometric=True, context=1)
+    for i in range(len(single)):
+        a, b = single[i], stacked[i]
+        assert torch.equal(b["blur"][3:6], a["blur"]) and torch.equal(b["mmp"], a["mmp"])

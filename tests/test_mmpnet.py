@@ -117,3 +117,30 @@ def test_input_norm_is_recorded_and_rebuilt():
         assert not torch.allclose(net(x), plain(x))
     with pytest.raises(FormatError, match="upgrade the toolkit"):
         MMPNet.from_config({"input_norm": "global"}, "x.pt")
+
+
+def test_context_network_reads_each_neighbour_normalised_on_its_own(monkeypatch):
+    # context=1: the frame and its two neighbours stacked along the channels, each contrast-normalised alone, so a
+    # brighter, more contrasted neighbour reads the same (exactly without the floor) while a moved one does not.
+    from mmpdata.errors import FormatError
+    from mmpmodel import mmpnet
+
+    torch.manual_seed(0)
+    net = MMPNet(input_norm="local", context=1).double().eval()
+    assert net.head.in_channels == 9 and net.config_dict()["context"] == 1
+    assert sum(p.numel() for p in net.parameters()) - sum(p.numel() for p in MMPNet().parameters()) == 6 * 81 * 16
+    frames = [0.2 + 0.2 * torch.rand(1, 3, 32, 48, dtype=torch.float64) for _ in range(3)]
+    monkeypatch.setattr(mmpnet, "CONTRAST_FLOOR", 0.0)
+    with torch.no_grad():
+        base = net(torch.cat(frames, 1))
+        brighter = net(torch.cat([frames[0], frames[1], 3 * (frames[2] - 0.3) + 0.5], 1))
+        moved = net(torch.cat([frames[0], frames[1], frames[2].roll(3, -1)], 1))
+    assert torch.allclose(base, brighter, atol=1e-9)
+    assert not torch.allclose(base, moved, atol=1e-6)
+    with pytest.raises(ValueError, match="9 channels"):
+        net(frames[0])
+    rebuilt = MMPNet.from_config(net.config_dict())
+    assert rebuilt.context == 1 and rebuilt.head.in_channels == 9
+    assert MMPNet.from_config({}).context == 0 and "context" not in MMPNet().config_dict()
+    with pytest.raises(FormatError, match="context"):
+        MMPNet.from_config({"context": -1}, "x.pt")

@@ -81,12 +81,43 @@ def test_forward_shapes_at_odd_size(name):
     assert torch.isfinite(every).all()
 
 
-def test_forward_all_is_forward_on_the_replicated_clip():
+def test_forward_all_is_forward_on_the_clip_extended_at_its_ends():
+    # reflect: frames 2, 1 before frame 0 and T-2, T-3 after frame T-1; replicate (default): the end frames twice.
     model = small()
     clip = torch.rand(1, 4, 3, 13, 11)
+    reflected = torch.cat([clip[:, [2, 1]], clip, clip[:, [2, 1]]], dim=1)
     replicated = torch.cat([clip[:, :1], clip[:, :1], clip, clip[:, -1:], clip[:, -1:]], dim=1)
     with torch.no_grad():
+        assert torch.allclose(model.forward_all(clip, ends="reflect"), model(reflected), atol=1e-6)
         assert torch.allclose(model.forward_all(clip), model(replicated), atol=1e-6)
+        assert not torch.allclose(model.forward_all(clip, ends="reflect")[:, 0], model.forward_all(clip)[:, 0])
+        model.ends = "reflect"  # what load_deblur sets for a network trained with --ends reflect
+        assert torch.allclose(model.forward_all(clip), model(reflected), atol=1e-6)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 7])
+@pytest.mark.parametrize("ends", ["reflect", "replicate"])
+def test_stepper_equals_forward_all_at_every_length(n, ends):
+    # streaming (one frame at a time, the first output only once frame 2 is in under reflect) gives every frame
+    # exactly once, equal to the whole clip at once; short clips clamp what cannot be reflected.
+    from mmpmodel.mmprnn import end_index
+
+    assert end_index(5, "reflect") == [2, 1, 0, 1, 2, 3, 4, 3, 2]
+    assert end_index(2, "reflect") == [1, 1, 0, 1, 0, 0] and end_index(1, "reflect") == [0] * 5
+    model = small()
+    clip = torch.rand(1, n, 3, 12, 16)
+    stepper = model.stepper(ends)
+    got = {}
+    with torch.no_grad():
+        for t in range(n):
+            ready = stepper.push(clip[:, t])
+            assert all(i <= t for i, _ in ready)
+            got.update(ready)
+        got.update(stepper.finish())
+        expected = model.forward_all(clip, ends=ends)
+    assert sorted(got) == list(range(n))
+    for t in range(n):
+        assert torch.allclose(got[t], expected[:, t], atol=1e-5)
 
 
 def test_forward_frames_depend_on_two_neighbours_each_side():

@@ -152,16 +152,21 @@ def test_init_from_and_prior_checks_on_resume(setup, tmp_path):
 
 
 def test_resume_with_a_registered_prior_uses_the_runs_own_copy(setup, tmp_path, caplog):
-    """--prior sample-prior names bundled weights that a later release may replace: resuming keeps the prior the
-    run trained with (the copy inside last.pt) and says why, instead of calling the prior gone."""
+    """--prior sample-prior-frame names bundled weights that a later release may replace: resuming keeps the prior
+    the run trained with (the copy inside last.pt) and says why, instead of calling the prior gone. sample-prior,
+    which reads neighbouring frames, is refused with the bundled one MMP-RNN can use."""
     from mmpmodel.weights import resolve_weights
     torch.set_num_threads(1)
 
     def same_prior(path):  # the bundled file stores float16, runs keep float32 copies of the same values
-        stored, bundled = load_checkpoint(path)["prior"], load_checkpoint(resolve_weights("sample-prior"))["model"]
+        stored = load_checkpoint(path)["prior"]
+        bundled = load_checkpoint(resolve_weights("sample-prior-frame"))["model"]
         return stored.keys() == bundled.keys() and all(torch.equal(stored[k].float(), bundled[k].float()) for k in stored)
 
-    _run(setup, tmp_path / "r", prior="sample-prior")
+    with pytest.raises(InputError, match="sample-prior-frame is bundled"):
+        _run(setup, tmp_path / "c", prior="sample-prior")
+    assert not (tmp_path / "c").exists()
+    _run(setup, tmp_path / "r", prior="sample-prior-frame")
     assert same_prior(tmp_path / "r" / "last.pt")
     with caplog.at_level("INFO", logger="mmpmodel.train_deblur"):
         resumed = _run(setup, tmp_path / "r", prior=None, steps=6, resume=True)
@@ -212,3 +217,38 @@ def test_mmam_gain_scales_only_a_fresh_start(setup, tmp_path):
     loaded = _run(setup, tmp_path / "i5", mmam_gain=5.0, prior=None, init_from=tmp_path / "g1" / "last.pt",
                   **still)["model"].state_dict()
     torch.testing.assert_close(loaded[key], plain[key], rtol=0, atol=1e-8)
+
+
+def test_ends_train_and_validate_every_frame_of_a_clip(setup, tmp_path):
+    # --ends replicate: every frame of each 5-frame clip is scored (clips at 0, 1, 2 of a 7-frame sequence: frames
+    # 0-4, 1-5, 2-6), not only its centre; the loss sees the network's output at every frame.
+    import h5py
+    import numpy as np
+
+    from mmpmodel.train_deblur import DeblurTask
+
+    torch.set_num_threads(1)
+    res = _run(setup, tmp_path / "e", steps=2, ends="replicate")
+    scores = []
+    with h5py.File(setup[0], "r") as f:
+        for s in res["val_sequences"]:
+            blur, sharp = f["sequences"][s]["blur"][:], f["sequences"][s]["sharp"][:]
+            for start in range(3):
+                for t in range(start, start + 5):
+                    mse = np.mean((blur[t].astype(np.float64) - sharp[t]) ** 2)
+                    scores.append(10 * np.log10(255.0 ** 2 / mse))
+    assert res["val_input_psnr"] == pytest.approx(float(np.mean(scores)), abs=1e-6)
+    assert res["val_input_psnr"] != pytest.approx(_input_psnr_truth(setup[0], res["val_sequences"]), abs=1e-3)
+    model = res["model"].eval()
+    clip = torch.rand(1, 5, 3, 32, 32)
+    task = DeblurTask.__new__(DeblurTask)
+    for ends, frames in (("skip", 1), ("replicate", 5), ("reflect", 5)):
+        task.cfg = type("Cfg", (), {"ends": ends})()
+        with torch.no_grad():
+            out = task._run(model, clip, None)
+        assert out.shape[1] == frames == task._scored(clip).shape[1]
+        if ends != "skip":
+            assert torch.allclose(out, model.forward_all(clip, ends=ends), atol=1e-6)
+    with pytest.raises(InputError, match="ends"):
+        _run(setup, tmp_path / "bad", steps=1, ends="wrap")
+    assert not (tmp_path / "bad").exists()
