@@ -27,7 +27,9 @@ import numpy as np
 import torch
 
 from mmpdata.datasets import open_h5, read_index
+from mmpdata.neighbours import neighbour_indices
 from mmpmodel.checkpoint import load_prior
+from mmpmodel.weights import resolve_weights
 
 TEXTURE_SIGMA = 8.0
 TEXTURE_THRESHOLD = 20.0
@@ -49,14 +51,16 @@ def main() -> None:
                     help="what the bound predicts on smooth pixels (default: the data's mean MMP)")
     ap.add_argument("--per-frame", action="store_true", help="also print one line per frame")
     a = ap.parse_args()
-    model, _ = load_prior(a.model)
+    model, _ = load_prior(resolve_weights(a.model, "prior"))
 
     frames = []  # (sequence, index, truth, prediction, textured)
     with open_h5(a.data) as f, torch.inference_mode():
         for info in read_index(a.data):
             g = f["sequences"][info.name]
-            for t in range(info.frames):
-                blur = torch.from_numpy(g["blur"][t]).permute(2, 0, 1)[None].float() / 255
+            rows = neighbour_indices(info.frames, model.context, g["window"][:] if model.context else None)
+            for t in range(info.frames):  # a prior with context reads each frame's neighbouring exposures
+                blur = torch.cat([torch.from_numpy(g["blur"][int(j)]).permute(2, 0, 1)[None].float() / 255
+                                  for j in rows[t]], 1)
                 pred = model(blur)[0, 0].double().numpy()
                 truth = np.clip(g["mmp"][t].astype(np.float64), 0.0, 1.0)
                 frames.append((info.name, t, truth, pred, texture_mask(g["sharp"][t])))
