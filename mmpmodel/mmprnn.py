@@ -41,9 +41,9 @@ RADIUS = 2
 #: network fuses on each side: ``replicate`` repeats frame 0 and frame T-1; ``reflect`` steps through frames
 #: RADIUS..1 before frame 0 and T-2..T-1-RADIUS after frame T-1 (real, moving neighbours and a warmed-up state).
 #: A network trained the paper's way (loss only on frames with real neighbours) deblurs neither kind of end well:
-#: on footage made by other code the first and last frames of `sample-deblur` gained +0.01 dB replicated and
-#: -0.3 dB reflected, against about +1 dB for the rest (docs/training.md, fourteenth session); ``train-deblur
-#: --ends`` trains for them. A model runs with the ends it was trained with (``MMPRNN.ends``, from the checkpoint;
+#: on footage made by other code the first and last frames of the twelfth session's `sample-deblur` gained
+#: +0.01 dB replicated and -0.3 dB reflected, against about +1 dB for the rest (docs/training.md, fourteenth
+#: session); ``train-deblur --ends`` trains for them. A model runs with the ends it was trained with (``MMPRNN.ends``, from the checkpoint;
 #: replicate when it was trained without). The paper's protocol leaves both ends out, so its scores do not move.
 ENDS = ("reflect", "replicate")
 
