@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from mmpdata.datasets import open_h5, read_index
-from mmpdata.neighbours import neighbour_indices
+from mmpdata.neighbours import neighbour_indices, read_stacks
 from mmpmodel.checkpoint import load_prior
 from mmpmodel.weights import resolve_weights
 
@@ -58,9 +58,9 @@ def main() -> None:
         for info in read_index(a.data):
             g = f["sequences"][info.name]
             rows = neighbour_indices(info.frames, model.context, g["window"][:] if model.context else None)
-            for t in range(info.frames):  # a prior with context reads each frame's neighbouring exposures
-                blur = torch.cat([torch.from_numpy(g["blur"][int(j)]).permute(2, 0, 1)[None].float() / 255
-                                  for j in rows[t]], 1)
+            stacks = read_stacks(rows, lambda j: torch.from_numpy(g["blur"][j]).permute(2, 0, 1)[None].float() / 255)
+            for t, stack in enumerate(stacks):  # a prior with context reads each frame's neighbouring exposures
+                blur = torch.cat(stack, 1)
                 pred = model(blur)[0, 0].double().numpy()
                 truth = np.clip(g["mmp"][t].astype(np.float64), 0.0, 1.0)
                 frames.append((info.name, t, truth, pred, texture_mask(g["sharp"][t])))

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-__all__ = ["neighbour_indices", "stream_neighbours"]
+__all__ = ["neighbour_indices", "read_stacks", "stream_neighbours"]
 
 
 def _steps(n: int, windows: np.ndarray | None) -> tuple[list[int | None], list[int | None]]:
@@ -84,3 +84,18 @@ def stream_neighbours(frames: Iterable, context: int) -> Iterator[tuple[int, obj
             held.pop(ready - context, None)
     for t in range(max(count - context, 0), count):
         yield emit(t, count)
+
+
+def read_stacks(rows: np.ndarray, read) -> Iterator[list]:
+    """For each row of :func:`neighbour_indices`, ``[read(j) for j in row]``, calling ``read`` once per stored frame
+    while the following rows still need it (rows move forward in time), not once per row it appears in."""
+    held: dict[int, object] = {}
+    for row in rows:
+        row = [int(j) for j in row]
+        low = min(row)
+        for j in [j for j in held if j < low]:
+            del held[j]
+        for j in row:
+            if j not in held:
+                held[j] = read(j)
+        yield [held[j] for j in row]

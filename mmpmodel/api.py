@@ -192,7 +192,7 @@ class Deblurrer:
         if self.model.prior is None:
             raise InputError(f"{self.checkpoint or 'this model'}: trained without a prior (-noprior), so it has no "
                              "MMP map; load a prior checkpoint with mmpmodel.load")
-        return _prior_map(self.model.prior, frame, self.device)  # float32: one pass, no speed to gain
+        return _prior_map(self.model.prior, [frame], 0, self.device)  # float32: one pass, no speed to gain
 
     def deblur_file(self, input: str | Path, output: str | Path, **options) -> dict:
         """``mmp deblur`` with this model: a video file or frame folder in, an mp4 or PNG folder out."""
@@ -201,11 +201,11 @@ class Deblurrer:
         return _deblur_video(self.model, input, output, device=str(self.device), **options)
 
 
-def _prior_map(net, frame, device: torch.device, neighbours: list | None = None):
-    """MMP of ``frame``; an MMP-Net with context reads ``neighbours`` (the frame and its neighbours, in time order)."""
-    stack = [frame] if neighbours is None else neighbours
-    x = torch.cat([_frame_tensor(f, 0)[0] for f in stack], 0)
-    how = _frame_tensor(frame, 0)[1]
+def _prior_map(net, stack: list, centre: int, device: torch.device):
+    """MMP of ``stack[centre]``, given back as that frame came: the frames the network reads (the frame alone, or
+    with context its neighbours too, in time order)."""
+    parts = [_frame_tensor(f, 0) for f in stack]
+    x, how = torch.cat([p[0] for p in parts], 0), parts[centre][1]
     with torch.inference_mode():
         m = net(x.to(device)[None])[0, 0].float().clamp(0, 1)
     if how[0].startswith("tensor"):
@@ -239,7 +239,7 @@ class MMPEstimator:
         if self.context:
             raise InputError(f"{self.checkpoint or 'this MMP-Net'} sees {self.context} neighbouring frame(s) on each "
                              "side: pass the whole sequence to maps(frames)")
-        return _prior_map(self.net, frame, self.device)
+        return _prior_map(self.net, [frame], 0, self.device)
 
     @property
     def context(self) -> int:
@@ -249,8 +249,8 @@ class MMPEstimator:
     def maps(self, frames) -> list:
         """:meth:`mmp` of every frame of a sequence (anything :meth:`Deblurrer.stream` accepts); a network with
         context reads each frame's neighbours in the sequence (mirrored at its ends), holding at most 2c + 1."""
-        return [_prior_map(self.net, f, self.device, stack if self.context else None)
-                for _, f, stack in stream_neighbours(_frames(frames), self.context)]
+        return [_prior_map(self.net, stack, self.context, self.device)
+                for _, _, stack in stream_neighbours(_frames(frames), self.context)]
 
 
 def load(checkpoint: str | Path, device: str | None = None, precision: str | None = "auto",

@@ -25,7 +25,7 @@ import torch
 from tqdm import tqdm
 
 from mmpdata.datasets import open_data
-from mmpdata.neighbours import neighbour_indices
+from mmpdata.neighbours import neighbour_indices, read_stacks
 from mmpdata.errors import InputError
 from mmpdata.rawio import frame_filename
 
@@ -189,11 +189,12 @@ def evaluate_prior(model, data: str | Path, device: torch.device | str = "cpu", 
         for info in infos:
             e_seq = 0.0
             context = getattr(model, "context", 0)
-            rows = (neighbour_indices(info.frames, context, ds.read(info.name, "window", slice(None)))
-                    if context else np.arange(info.frames)[:, None])
-            for t in range(info.frames):
+            rows = neighbour_indices(info.frames, context,
+                                     ds.read(info.name, "window", slice(None)) if context else None)
+            stacks = read_stacks(rows, lambda j: _frame_tensor(ds.read(info.name, "blur", j), device))
+            for t, stack in enumerate(stacks):
                 target = np.clip(ds.read(info.name, "mmp", t).astype(np.float64), 0.0, 1.0)
-                frame = torch.cat([_frame_tensor(ds.read(info.name, "blur", int(j)), device) for j in rows[t]], 1)
+                frame = torch.cat(stack, 1)
                 start = time.perf_counter()
                 pred = model(frame)
                 _sync(device)

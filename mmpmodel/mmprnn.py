@@ -63,6 +63,16 @@ def end_index(n: int, ends: str = "replicate") -> list[int]:
     return [reflect(i) for i in range(-RADIUS, n + RADIUS)]
 
 
+def check_single_frame_prior(prior: nn.Module, source: str = "this MMP-Net", hint: str = "") -> None:
+    """InputError when ``prior`` reads neighbouring frames (``MMPNet(context=c)``): MMP-RNN feeds its prior one
+    frame at a time, as the paper's MMP-Net."""
+    context = getattr(prior, "context", 0)
+    if context:
+        raise InputError(f"{source}: this MMP-Net sees {context} neighbouring frame(s) on each side; MMP-RNN feeds "
+                         f"its prior one frame at a time (the paper's MMP-Net): pass a prior trained without "
+                         f"--context{hint}")
+
+
 class MMAM(nn.Module):
     """Motion Magnitude Attentive Module: gamma = conv1x1(LeakyReLU(conv1x1(M))); features * (1 + gamma).
 
@@ -125,10 +135,8 @@ class MMPRNN(nn.Module):
         #: checkpoint was trained for.
         self.ends = "replicate"
         if config.prior:
-            if prior is not None and getattr(prior, "context", 0):
-                raise InputError(f"this MMP-Net sees {prior.context} neighbouring frame(s) on each side; MMP-RNN feeds "
-                                 "its prior one frame at a time (the paper's MMP-Net): use a prior trained without "
-                                 "--context")
+            if prior is not None:
+                check_single_frame_prior(prior)
             self.prior = prior if prior is not None else MMPNet()
             self.prior.requires_grad_(False)
             self.prior.eval()

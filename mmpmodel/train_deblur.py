@@ -30,7 +30,7 @@ from .checkpoint import load_checkpoint, load_prior
 from .losses import charbonnier, gradient_loss, motion_magnitude_loss
 from .metrics import psnr, tensor_to_uint8
 from .mmpnet import MMPNet
-from .mmprnn import MMPRNN, RADIUS
+from .mmprnn import MMPRNN, RADIUS, check_single_frame_prior
 from .grow import can_grow, grow_state_dict
 from .precision import for_training
 from .presets import MMPRNNConfig, parse_preset
@@ -177,11 +177,9 @@ class DeblurTask(Task):
                 return load_prior(out / "last.pt")[0]
             path = resolve_checkpoint(cfg.prior, "--prior checkpoint", kind="prior")
             net = load_prior(path)[0]
-            if net.context:
+            if net.context:  # said here, where the file's name and the bundled alternative are known
                 single = [n for n, e in registry().items() if e.kind == "prior" and e.architecture == "mmpnet"]
-                raise InputError(f"{cfg.prior}: this MMP-Net sees {net.context} neighbouring frame(s) on each side; "
-                                 "MMP-RNN feeds its prior one frame at a time (the paper's MMP-Net): pass a prior "
-                                 "trained without --context" + (f" ({', '.join(single)} is bundled)" if single else ""))
+                check_single_frame_prior(net, str(cfg.prior), f" ({', '.join(single)} is bundled)" if single else "")
             return net
         if cfg.init_from and not resume:
             path = resolve_checkpoint(cfg.init_from, "--init-from checkpoint")

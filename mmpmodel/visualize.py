@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from mmpdata.datasets import open_data
-from mmpdata.neighbours import neighbour_indices, stream_neighbours
+from mmpdata.neighbours import neighbour_indices, read_stacks, stream_neighbours
 from mmpdata.rawio import frame_filename
 
 from .checkpoint import load_prior
@@ -57,12 +57,11 @@ def _frames_h5(path: Path, context: int = 0):
     with open_data(path) as ds:  # checked once; reads name a damaged shard and refuse NaN/inf MMP
         for info in ds.infos:
             windows = ds.read(info.name, "window", slice(None)) if context and info.has_mmp else None
-            rows = neighbour_indices(info.frames, context, windows)
-            for t in range(info.frames):
+            stacks = read_stacks(neighbour_indices(info.frames, context, windows),
+                                 lambda j: ds.read(info.name, "blur", j))
+            for t, stack in enumerate(stacks):
                 truth = np.clip(ds.read(info.name, "mmp", t).astype(np.float32), 0, 1) if info.has_mmp else None
-                img = ds.read(info.name, "blur", t)
-                yield (info.name, t, info.frames, img, truth,
-                       [img if j == t else ds.read(info.name, "blur", int(j)) for j in rows[t]])
+                yield info.name, t, info.frames, stack[context], truth, stack
 
 
 def _frames_raw(path: Path, context: int = 0):

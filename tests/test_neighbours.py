@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mmpdata.neighbours import neighbour_indices, stream_neighbours
+from mmpdata.neighbours import neighbour_indices, read_stacks, stream_neighbours
 
 
 def test_plain_video_takes_adjacent_frames_and_mirrors_at_the_ends():
@@ -49,3 +49,16 @@ def test_a_stream_gets_the_same_neighbours_holding_few_frames():
                 assert frame == f"frame{t}" and src.read <= t + context + 1  # never more than c frames ahead
                 got.append([int(f[5:]) for f in stack])
             np.testing.assert_array_equal(got, neighbour_indices(n, context))
+
+
+def test_read_stacks_reads_each_frame_once_in_order():
+    reads = []
+
+    def read(j):
+        reads.append(j)
+        return f"frame{j}"
+
+    rows = neighbour_indices(6, 1)
+    stacks = list(read_stacks(rows, read))
+    assert stacks == [[f"frame{j}" for j in row] for row in rows]
+    assert sorted(reads) == list(range(6))
