@@ -47,6 +47,12 @@ PRIOR_SOURCES = ("net", "gt", "zero")
 PAPER_SKIP = 2
 
 
+#: ``gain_by_position`` in the deblurring result: the mean gain (dB over the blurry input) of the scored frames 0..3
+#: frames from the start and from the end of their sequence. A recurrent network sees no past at the start and no
+#: future at the end; this is where that shows (docs/training.md, fourteenth session).
+POSITIONS = 4
+
+
 def scored_indices(n: int, protocol: str) -> list[int]:
     """Frame positions scored in a sequence of n frames."""
     if protocol == "all":
@@ -100,6 +106,8 @@ def evaluate_deblur(model, data: str | Path, protocol: str = "paper", save: str 
             raise InputError(f"{data}: sequence {missing[0]} has no stored MMP to feed (--prior-source gt); "
                              "synthesize the data with MMP or use --prior-source net")
     seqs, all_p, all_s, all_in, model_seconds = {}, [], [], [], 0.0
+    near_start = [[] for _ in range(POSITIONS)]  # gains of the scored frames k frames from a sequence's start
+    near_end = [[] for _ in range(POSITIONS)]
     total_frames = sum(s.frames for s in infos)
     bar = tqdm(total=total_frames, desc="eval", unit="frame", disable=None if progress is None else not progress)
     with ds, torch.inference_mode():
@@ -117,6 +125,9 @@ def evaluate_deblur(model, data: str | Path, protocol: str = "paper", save: str 
                     target = ds.read(info.name, "sharp", t)
                     ps.append(psnr(img, target))
                     pin.append(psnr(ds.read(info.name, "blur", t), target))
+                    for k, bucket in ((t, near_start), (info.frames - 1 - t, near_end)):
+                        if k < POSITIONS:
+                            bucket[k].append(ps[-1] - pin[-1])
                     ss.append(ssim(img, target))
                     if save is not None:
                         save_png(Path(save) / info.name / frame_filename(t), img)
@@ -149,7 +160,12 @@ def evaluate_deblur(model, data: str | Path, protocol: str = "paper", save: str 
             "psnr_input": float(np.mean(all_in)),
             "params": count_parameters(model), "gmacs": _gmacs(model, (w, h)), "size": [w, h],
             "seconds_per_frame": model_seconds / max(total_frames, 1), "device": str(device), "precision": precision,
-            "prior_source": prior_source, "self_ensemble": ensemble, "ends": ends or model.ends}
+            "prior_source": prior_source, "self_ensemble": ensemble, "ends": ends or model.ends,
+            "gain_by_position": {"from_start": _means(near_start), "from_end": _means(near_end)}}
+
+
+def _means(buckets: list[list[float]]) -> list[float | None]:
+    return [float(np.mean(b)) if b else None for b in buckets]
 
 
 def _fed_mmp(ds, name: str, t: int, frame: torch.Tensor, prior_source: str) -> torch.Tensor | None:

@@ -61,6 +61,28 @@ def test_paper_protocol_skips_two_frames_each_end(setup, tmp_path):
     assert r["sequences"]["s0"]["frames"] == 3 and full["sequences"]["s0"]["frames"] == 7
 
 
+def test_gain_by_position_from_each_end_matches_saved_frames(setup, tmp_path):
+    """gain_by_position: mean (output PSNR - input PSNR) of the frames k from each end, recomputed from the PNGs."""
+    from mmpmodel.evaluate import evaluate
+    data, _, ck = setup
+    r = evaluate(ck, data, protocol="all", save=tmp_path / "s", progress=False)
+    gains = {}
+    with h5py.File(data) as f:
+        for name in ("s0", "s1"):
+            g = f["sequences"][name]
+            for t in range(7):
+                out = cv2.imread(str(tmp_path / "s" / name / f"{t:06d}.png"))[:, :, ::-1]
+                gains[name, t] = psnr(out, g["sharp"][t]) - psnr(g["blur"][t], g["sharp"][t])
+    by = r["gain_by_position"]
+    for k in range(4):
+        assert by["from_start"][k] == pytest.approx(np.mean([gains[n, k] for n in ("s0", "s1")]), abs=1e-9)
+        assert by["from_end"][k] == pytest.approx(np.mean([gains[n, 6 - k] for n in ("s0", "s1")]), abs=1e-9)
+    assert by["from_start"][0] != by["from_start"][3]  # positions are told apart, not one mean repeated
+    paper = evaluate(ck, data, protocol="paper", progress=False)["gain_by_position"]
+    assert paper["from_start"][:2] == [None, None] and paper["from_end"][:2] == [None, None]  # not scored
+    assert paper["from_start"][2] == pytest.approx(by["from_start"][2], abs=1e-9)
+
+
 def test_prior_l1_and_mean_baseline(setup):
     from mmpmodel.evaluate import evaluate
     data, ck, _ = setup
