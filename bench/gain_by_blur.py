@@ -6,6 +6,10 @@ where any change costs a lot) with heavily blurred ones (< 22 dB, where the gain
 which of the two limits a model; this table shows it.
 
     python bench/gain_by_blur.py sample-deblur other.h5 [more.h5 ...] [--precision fp32]
+
+A last line reports the brightness shift: averaging frames through a camera response makes a blurry frame brighter
+than its sharp centre (Jensen: the response is concave), and the line says how much of that shift the output keeps
+(mean of frame minus sharp, 8-bit levels per channel) and what removing each output frame's mean offset would add.
 """
 from __future__ import annotations
 
@@ -28,8 +32,19 @@ from mmpmodel.weights import resolve_weights  # noqa: E402
 EDGES = (0, 22, 26, 30, 35, 40, 1000)
 
 
+def _offset(img: np.ndarray, sharp: np.ndarray) -> np.ndarray:
+    """Mean of img - sharp per channel, 8-bit levels."""
+    return (img.astype(np.float64) - sharp).reshape(-1, 3).mean(0)
+
+
+def _psnr_without_offset(img: np.ndarray, sharp: np.ndarray) -> float:
+    d = img.astype(np.float64) - sharp
+    return float(10 * np.log10(255.0 ** 2 / np.mean((d - d.reshape(-1, 3).mean(0)) ** 2)))
+
+
 def per_frame(model, data: Path, precision: str) -> np.ndarray:
-    """(N, 2) array of (input PSNR, output PSNR) for every frame of every sequence in ``data``."""
+    """(N, 9) array for every frame of every sequence in ``data``: input PSNR, output PSNR, the input's and the
+    output's offset from the sharp frame (3 channels each), the output's PSNR with its offset removed."""
     rows = []
     with open_data(data) as ds:
         for info in ds.infos:
@@ -37,7 +52,8 @@ def per_frame(model, data: Path, precision: str) -> np.ndarray:
             sharp = ds.read(info.name, "sharp", slice(None))
             frames = (torch.from_numpy(b).permute(2, 0, 1).float() / 255 for b in blur)
             out = (tensor_to_uint8(o) for o in deblur_frames(model, frames, precision=precision))
-            rows += [(psnr(b, s), psnr(o, s)) for b, o, s in zip(blur, out, sharp)]
+            rows += [(psnr(b, s), psnr(o, s), *_offset(b, s), *_offset(o, s), _psnr_without_offset(o, s))
+                     for b, o, s in zip(blur, out, sharp)]
     return np.asarray(rows, dtype=np.float64)
 
 
@@ -52,6 +68,10 @@ def table(rows: np.ndarray) -> str:
             span = f"< {hi} dB" if lo == 0 else (f">= {lo} dB" if hi == EDGES[-1] else f"{lo}-{hi} dB")
             lines.append(f"| {span} | {int(m.sum())} | {np.mean(out[m] - inp[m]):+.3f} | "
                          f"{np.sum(out[m] - inp[m]) / len(rows):+.3f} |")
+    shift_in, shift_out = rows[:, 2:5].mean(0), rows[:, 5:8].mean(0)
+    lines += ["", f"brightness shift against the sharp frame (R, G, B levels): input {np.round(shift_in, 2).tolist()}, "
+                  f"output {np.round(shift_out, 2).tolist()}; each output frame's mean offset removed: "
+                  f"{rows[:, 8].mean():.3f} dB ({rows[:, 8].mean() - out.mean():+.3f})"]
     return "\n".join(lines)
 
 
