@@ -26,23 +26,26 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mmpdata.datasets import open_data  # noqa: E402
+from mmpmodel.blocks import crop_to, pad_to_multiple  # noqa: E402
 from mmpmodel.checkpoint import load_deblur  # noqa: E402
 from mmpmodel.metrics import psnr, tensor_to_uint8  # noqa: E402
-from mmpmodel.mmprnn import RADIUS, end_index  # noqa: E402
+from mmpmodel.mmprnn import RADIUS, SIZE_MULTIPLE, end_index  # noqa: E402
 from mmpmodel.weights import resolve_weights  # noqa: E402
 
 
 def run_steps(model, clip: torch.Tensor, steps: list[int], first: int) -> torch.Tensor:
     """Step the cell through frame numbers ``steps`` of clip (1, F, 3, H, W); the outputs of the F steps from
     position ``first`` on (each fused with the RADIUS steps around it)."""
+    size = tuple(clip.shape[-2:])
+    clip = pad_to_multiple(clip, SIZE_MULTIPLE)[0]
     feats = model.encode(clip[0])
     state, fs = None, []
     for i in steps:
         f_t, state = model.step(feats[i:i + 1], state)
         fs.append(f_t)
     n = clip.shape[1]
-    return torch.cat([model.reconstruct(fs[s - RADIUS:s + RADIUS + 1], clip[:, steps[s]])
-                      for s in range(first, first + n)])
+    return crop_to(torch.cat([model.reconstruct(fs[s - RADIUS:s + RADIUS + 1], clip[:, steps[s]])
+                              for s in range(first, first + n)]), size)
 
 
 def deblur(model, clip: torch.Tensor, schedule: str) -> torch.Tensor:
