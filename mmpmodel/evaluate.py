@@ -202,9 +202,9 @@ def evaluate_prior(model, data: str | Path, device: torch.device | str = "cpu", 
     seqs, err_sum, pix, mmp_sum, model_seconds = {}, 0.0, 0, 0.0, 0.0
     bar = tqdm(total=2 * total_frames, desc="eval", unit="frame", disable=None if progress is None else not progress)
     with ds, torch.inference_mode():
+        context = getattr(model, "context", 0)
         for info in infos:
             e_seq = 0.0
-            context = getattr(model, "context", 0)
             rows = neighbour_indices(info.frames, context,
                                      ds.read(info.name, "window", slice(None)) if context else None)
             stacks = read_stacks(rows, lambda j: _frame_tensor(ds.read(info.name, "blur", j), device))

@@ -43,16 +43,22 @@ RADIUS = 2
 #: A network trained the paper's way (loss only on frames with real neighbours) deblurs neither kind of end well:
 #: on footage made by other code the first and last frames of the twelfth session's `sample-deblur` gained
 #: +0.01 dB replicated and -0.3 dB reflected, against about +1 dB for the rest (docs/training.md, fourteenth
-#: session); ``train-deblur --ends`` trains for them. A model runs with the ends it was trained with (``MMPRNN.ends``, from the checkpoint;
-#: replicate when it was trained without). The paper's protocol leaves both ends out, so its scores do not move.
+#: session); ``train-deblur --ends`` trains for them. A model runs with the ends it was trained with
+#: (``MMPRNN.ends``, from the checkpoint; replicate when it was trained without). The paper's protocol leaves both
+#: ends out, so its scores do not move.
 ENDS = ("reflect", "replicate")
+
+
+def check_ends(ends: str) -> None:
+    """InputError naming the choices when ``ends`` is not one of :data:`ENDS`."""
+    if ends not in ENDS:
+        raise InputError(f"unknown ends {ends!r}; use one of {', '.join(ENDS)}")
 
 
 def end_index(n: int, ends: str = "replicate") -> list[int]:
     """The frame numbers the recurrent cell steps through for a clip of n frames: RADIUS before frame 0, the
     clip, RADIUS after frame n-1 (see :data:`ENDS`). A reflected number beyond the clip (n <= RADIUS) is clamped."""
-    if ends not in ENDS:
-        raise InputError(f"unknown ends {ends!r}; use one of {', '.join(ENDS)}")
+    check_ends(ends)
     if ends == "replicate":
         return [0] * RADIUS + list(range(n)) + [n - 1] * RADIUS
 
@@ -63,7 +69,7 @@ def end_index(n: int, ends: str = "replicate") -> list[int]:
     return [reflect(i) for i in range(-RADIUS, n + RADIUS)]
 
 
-def check_single_frame_prior(prior: nn.Module, source: str = "this MMP-Net", hint: str = "") -> None:
+def check_single_frame_prior(prior: nn.Module | None, source: str = "this MMP-Net", hint: str = "") -> None:
     """InputError when ``prior`` reads neighbouring frames (``MMPNet(context=c)``): MMP-RNN feeds its prior one
     frame at a time, as the paper's MMP-Net."""
     context = getattr(prior, "context", 0)
@@ -135,8 +141,7 @@ class MMPRNN(nn.Module):
         #: checkpoint was trained for.
         self.ends = "replicate"
         if config.prior:
-            if prior is not None:
-                check_single_frame_prior(prior)
+            check_single_frame_prior(prior)
             self.prior = prior if prior is not None else MMPNet()
             self.prior.requires_grad_(False)
             self.prior.eval()
@@ -281,8 +286,7 @@ class Stepper:
     clip. Memory holds 5 feature maps and 3 frames, whatever the video length."""
 
     def __init__(self, model: MMPRNN, ends: str = "replicate"):
-        if ends not in ENDS:
-            raise InputError(f"unknown ends {ends!r}; use one of {', '.join(ENDS)}")
+        check_ends(ends)
         self.model, self.ends = model, ends
         self._reset()
 
