@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Subset
 
 from mmpdata.datasets import VideoClips, open_data, read_index, split_sequences
@@ -91,7 +92,8 @@ def window_step(data: str | Path) -> int:
 
 
 def deblur_loss(out: torch.Tensor, target: torch.Tensor, prior: torch.nn.Module | None, cfg: DeblurTrainConfig):
-    """char_weight x Charbonnier + grad_weight x gradient (lambda1) + mm_weight x motion magnitude (lambda2)."""
+    """char_weight x Charbonnier + grad_weight x gradient (lambda1) + mm_weight x motion magnitude (lambda2)
+    + mse_weight x mean squared error (off by default)."""
     char = charbonnier(out, target)
     grad = gradient_loss(out, target, cfg.grad_form)
     total = cfg.char_weight * char + cfg.grad_weight * grad
@@ -99,7 +101,12 @@ def deblur_loss(out: torch.Tensor, target: torch.Tensor, prior: torch.nn.Module 
     if prior is not None and cfg.mm_weight:
         mm = motion_magnitude_loss(prior, out)
         total = total + cfg.mm_weight * mm
-    return total, {"char": char.item(), "grad": grad.item(), "mm": mm.item()}
+    parts = {"char": char.item(), "grad": grad.item(), "mm": mm.item()}
+    if cfg.mse_weight:
+        mse = F.mse_loss(out, target)
+        total = total + cfg.mse_weight * mse
+        parts["mse"] = mse.item()
+    return total, parts
 
 
 class DeblurTask(Task):

@@ -88,3 +88,16 @@ def test_deblur_loss_total_and_parts():
     total2, parts2 = DeblurLoss(None, lambda1=2.0)(out, target)
     assert total2.item() == pytest.approx((char + 2.0 * grad).item(), rel=1e-6) and parts2["mm"] == 0.0
     assert list(DeblurLoss(prior).parameters()) == []
+
+
+def test_deblur_mse_term_adds_the_mean_squared_error():
+    """--mse-weight W adds W x the mean squared error, computed here by hand on a constant error."""
+    from mmpmodel.train_config import DeblurTrainConfig
+    from mmpmodel.train_deblur import deblur_loss
+
+    out, target = torch.full((1, 3, 4, 4), 0.5), torch.full((1, 3, 4, 4), 0.3)  # error 0.2 everywhere
+    cfg = DeblurTrainConfig(char_weight=0.0, grad_weight=0.0, mse_weight=10.0)
+    total, parts = deblur_loss(out, target, None, cfg)
+    assert parts["mse"] == pytest.approx(0.04) and total.item() == pytest.approx(0.4)
+    plain, parts = deblur_loss(out, target, None, DeblurTrainConfig(grad_weight=0.0))
+    assert plain.item() == pytest.approx((3 * 0.2 ** 2 + 1e-6) ** 0.5, rel=1e-5)  # colour Charbonnier and "mse" not in parts
