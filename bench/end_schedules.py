@@ -12,6 +12,9 @@ Schedules: ``replicate`` (as shipped), ``warmK`` (frames K..1 stepped before the
 dropped), ``reflect-warmK`` (frames K..1 then the sequence: the fused neighbours of frame 0 are frames 2, 1),
 ``backward`` (the time-reversed video, replicate ends), ``first-backward`` (frame 0 from the backward pass, the rest
 forward), ``average`` (mean of the forward and backward outputs: two passes).
+
+``--starts K ...`` (default 1 2) also deblurs each sequence from frame K on and prints frame K's gain as the first
+frame beside its gain in place: the cost of the position itself, apart from what frame 0's content is.
 """
 from __future__ import annotations
 
@@ -77,9 +80,13 @@ def main() -> None:
     p.add_argument("data", type=Path, help="mmp-h5 file with blur and sharp frames")
     p.add_argument("--schedules", nargs="+", default=["replicate", "warm3", "reflect-warm3", "backward",
                                                         "first-backward", "average"])
+    p.add_argument("--starts", type=int, nargs="*", default=[1, 2],
+                   help="also deblur each sequence from frame K on (replicate ends) and compare frame K's gain as "
+                        "the first frame with its gain in place: what the position costs, apart from the content")
     a = p.parse_args()
     model, _ = load_deblur(resolve_weights(a.model, "deblur"))
     gains = {s: [] for s in a.schedules}
+    as_first = {k: [] for k in a.starts}  # frame k's gain when the clip starts at k, and in place (replicate)
     with open_data(a.data) as ds, torch.inference_mode():
         for info in ds.infos:
             blur = ds.read(info.name, "blur", slice(None))
@@ -89,12 +96,23 @@ def main() -> None:
             for schedule in a.schedules:
                 out = deblur(model, clip, schedule)
                 gains[schedule].append(np.array([psnr(tensor_to_uint8(o), s) for o, s in zip(out, sharp)]) - base)
+            in_place = deblur(model, clip, "replicate") if a.starts else None
+            for k in (k for k in a.starts if 0 < k < len(blur)):
+                first = deblur(model, clip[:, k:], "replicate")[0]
+                as_first[k].append((psnr(tensor_to_uint8(first), sharp[k]) - base[k],
+                                    psnr(tensor_to_uint8(in_place[k]), sharp[k]) - base[k]))
     print(f"## {a.model} on {a.data}: gain over the blurry input (dB)\n")
     print("| schedule | all frames | first | second | second to last | last |\n|---|---|---|---|---|---|")
     for schedule, g in gains.items():
         at = lambda i: np.mean([x[i] for x in g])  # noqa: E731
         print(f"| {schedule} | {np.concatenate(g).mean():+.3f} | {at(0):+.3f} | {at(1):+.3f} | {at(-2):+.3f} | "
               f"{at(-1):+.3f} |")
+    if any(as_first.values()):
+        print("\n| frame | gain as the first frame (the clip starts there) | gain in place | sequences |\n|---|---|---|---|")
+        for k, pairs in as_first.items():
+            if pairs:
+                first, placed = np.mean(pairs, axis=0)
+                print(f"| {k} | {first:+.3f} | {placed:+.3f} | {len(pairs)} |")
 
 
 if __name__ == "__main__":
