@@ -133,7 +133,8 @@ class DeblurTrainConfig(TrainConfig):
                           min=0.0)
     mse_weight: float = _f(0.0, "Weight of a mean-squared-error term (0: off, the paper). PSNR is a squared "
                                 "error: the Charbonnier (L1-like) term settles an uncertain pixel on the median "
-                                "of what it could be, a squared term on the mean, which scores higher.", min=0.0)
+                                "of what it could be, a squared term on the mean (no better for the bundled "
+                                "weights: docs/training.md).", min=0.0)
     grad_form: str = _f("paper", "Gradient term: paper (eq. 7, squared forward differences) or reference (L1 of "
                                  "gradient magnitudes, the authors' code).", choices=("paper", "reference"))
     skip_lr_scale: float = _f(1.0, "Learning-rate multiplier of the 9x9 global skip convolution.", positive=True)
