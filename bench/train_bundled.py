@@ -153,6 +153,10 @@ def main() -> None:
     p.add_argument("--finetune-time-flip", action="store_true",
                    help="train-deblur --time-flip in every fine-tuning stage (half the clips played backwards)")
     p.add_argument("--finetune-batch", type=int, default=8)
+    p.add_argument("--finetune-precision", default="fast", choices=("fast", "fp32"),
+                   help="training precision of the fine-tuning stages (fast: bf16 where native, as the cpu recipe; "
+                        "fp32: slower, and a little ahead in the sixteenth session, docs/training.md)")
+    p.add_argument("--finetune-val-every", type=int, default=200, help="validation (and best.pt) every N steps")
     p.add_argument("--finetune-seed", type=int, nargs="+", default=None,
                    help="seed of each fine-tuning stage (its crops, shuffle and validation split; one value: the same "
                         "for all; default: the stage's number, 1, 2, ...)")
@@ -282,8 +286,9 @@ def main() -> None:
         stage_prior = None if a.init_from else str(prior_run / "best.pt")
         train_deblur(stage_data.get(seqs, video_h5), final_run, recipe="cpu", prior=stage_prior,
                      **grow, init_from=str(previous / "best.pt"), steps=steps, batch_size=a.finetune_batch,
-                     lr=lr, warmup_steps=20, val_every=200, seed=seed, ema=ema, still_clips=still, ends=ends,
-                     time_flip=a.finetune_time_flip, resume=(final_run / "last.pt").exists())
+                     lr=lr, warmup_steps=20, val_every=a.finetune_val_every, seed=seed, ema=ema, still_clips=still,
+                     ends=ends, time_flip=a.finetune_time_flip, precision=a.finetune_precision,
+                     resume=(final_run / "last.pt").exists())
 
     # 4. the bundled files (float16), scored on held-out footage as shipped
     out_dir = WEIGHTS_DIR if not a.no_export else work / "export"
@@ -323,7 +328,8 @@ def main() -> None:
         for n, lr, e, s, g, q, x in zip(a.finetune_steps, a.finetune_lr, a.finetune_ema, a.finetune_still,
                                         a.finetune_preset, a.finetune_sequences, a.finetune_ends))
     stages_desc += (f" steps (batch {deblur_cfg.get('batch_size')}, cosine, one stage each, seeds "
-                    f"{', '.join(map(str, a.finetune_seed))})")
+                    f"{', '.join(map(str, a.finetune_seed))}"
+                    + (f"; precision {a.finetune_precision}" if a.finetune_precision != "fast" else "") + ")")
     if a.init_from:
         start = previous_entries.get(a.init_from)
         start_prior = previous_entries.get(a.init_prior)
