@@ -93,14 +93,19 @@ def main() -> None:
             sharp = ds.read(info.name, "sharp", slice(None))
             clip = torch.from_numpy(blur).permute(0, 3, 1, 2)[None].float() / 255
             base = np.array([psnr(b, s) for b, s in zip(blur, sharp)])
+
+            def gain(out: torch.Tensor, start: int = 0) -> np.ndarray:
+                """Gain over the input of outputs for frames start, start + 1, ..."""
+                return np.array([psnr(tensor_to_uint8(o), sharp[start + i]) - base[start + i]
+                                 for i, o in enumerate(out)])
+
+            wanted = set(a.schedules) | ({"replicate"} if a.starts else set())
+            by_schedule = {s: gain(deblur(model, clip, s)) for s in wanted}  # each schedule run once
             for schedule in a.schedules:
-                out = deblur(model, clip, schedule)
-                gains[schedule].append(np.array([psnr(tensor_to_uint8(o), s) for o, s in zip(out, sharp)]) - base)
-            in_place = deblur(model, clip, "replicate") if a.starts else None
+                gains[schedule].append(by_schedule[schedule])
             for k in (k for k in a.starts if 0 < k < len(blur)):
-                first = deblur(model, clip[:, k:], "replicate")[0]
-                as_first[k].append((psnr(tensor_to_uint8(first), sharp[k]) - base[k],
-                                    psnr(tensor_to_uint8(in_place[k]), sharp[k]) - base[k]))
+                first = gain(deblur(model, clip[:, k:], "replicate")[:1], k)[0]
+                as_first[k].append((first, by_schedule["replicate"][k]))
     print(f"## {a.model} on {a.data}: gain over the blurry input (dB)\n")
     print("| schedule | all frames | first | second | second to last | last |\n|---|---|---|---|---|---|")
     for schedule, g in gains.items():
