@@ -92,7 +92,11 @@ def setup(device: str | None = None) -> DistInfo:
 
 
 def cleanup(info: DistInfo) -> None:
+    """Leave the process group together: a rank that tears gloo down while its peer is still in the last
+    collective can abort the peer at exit (seen once in CI as SIGABRT, "terminate called without an active
+    exception"), so every rank waits at a barrier first."""
     if info.distributed and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
