@@ -157,6 +157,11 @@ def main() -> None:
                    help="training precision of the fine-tuning stages (fast: bf16 where native, as the cpu recipe; "
                         "fp32: slower, and a little ahead in the sixteenth session, docs/training.md)")
     p.add_argument("--finetune-val-every", type=int, default=200, help="validation (and best.pt) every N steps")
+    p.add_argument("--finetune-teacher-ensemble", type=int, default=0, choices=(0, 2, 4, 8),
+                   help="self-distillation: each fine-tuning stage also learns to match this many-pass self-ensemble "
+                        "of the weights it starts from (train-deblur --teacher; 0: off)")
+    p.add_argument("--finetune-teacher-weight", type=float, default=1.0,
+                   help="weight of the distillation term (train-deblur --teacher-weight)")
     p.add_argument("--finetune-seed", type=int, nargs="+", default=None,
                    help="seed of each fine-tuning stage (its crops, shuffle and validation split; one value: the same "
                         "for all; default: the stage's number, 1, 2, ...)")
@@ -276,6 +281,13 @@ def main() -> None:
     # 3b. optional fine-tuning from that best.pt: the gain appears only once the learning rate is low (docs/training.md),
     # so a second cosine from 3e-4 with twice the batch (another seed: other crops) continues where the first ended
     final_run = deblur_run
+
+    def distill(start: Path) -> dict:
+        if not a.finetune_teacher_ensemble:
+            return {}
+        return {"teacher": str(start / "best.pt"), "teacher_ensemble": a.finetune_teacher_ensemble,
+                "teacher_weight": a.finetune_teacher_weight}
+
     for stage, (steps, lr, ema, still, preset, seqs, seed, ends) in enumerate(
             zip(a.finetune_steps, a.finetune_lr, a.finetune_ema, a.finetune_still, a.finetune_preset,
                 a.finetune_sequences, a.finetune_seed, a.finetune_ends), start=1):
@@ -288,7 +300,7 @@ def main() -> None:
                      **grow, init_from=str(previous / "best.pt"), steps=steps, batch_size=a.finetune_batch,
                      lr=lr, warmup_steps=20, val_every=a.finetune_val_every, seed=seed, ema=ema, still_clips=still,
                      ends=ends, time_flip=a.finetune_time_flip, precision=a.finetune_precision,
-                     resume=(final_run / "last.pt").exists())
+                     resume=(final_run / "last.pt").exists(), **distill(previous))
 
     # 4. the bundled files (float16), scored on held-out footage as shipped
     out_dir = WEIGHTS_DIR if not a.no_export else work / "export"
@@ -329,7 +341,9 @@ def main() -> None:
                                         a.finetune_preset, a.finetune_sequences, a.finetune_ends))
     stages_desc += (f" steps (batch {deblur_cfg.get('batch_size')}, cosine, one stage each, seeds "
                     f"{', '.join(map(str, a.finetune_seed))}"
-                    + (f"; precision {a.finetune_precision}" if a.finetune_precision != "fast" else "") + ")")
+                    + (f"; precision {a.finetune_precision}" if a.finetune_precision != "fast" else "")
+                    + (f"; distilled from the {a.finetune_teacher_ensemble}-pass self-ensemble of its start weights, "
+                       f"weight {a.finetune_teacher_weight:g}" if a.finetune_teacher_ensemble else "") + ")")
     if a.init_from:
         start = previous_entries.get(a.init_from)
         start_prior = previous_entries.get(a.init_prior)

@@ -158,6 +158,13 @@ class DeblurTrainConfig(TrainConfig):
                    choices=("skip", "reflect", "replicate"))
     time_flip: bool = _f(False, "Play half the training clips backwards (a reversed video is a video; blur is "
                                 "symmetric in time).", flag="--time-flip/--no-time-flip")
+    teacher: str | None = _f(None, "Distillation: a deblurring checkpoint or registered name whose self-ensemble "
+                                   "output the network also learns to match (off by default; the paper trains on "
+                                   "the sharp frames alone).", path=True)
+    teacher_ensemble: int = _f(8, "Passes of the teacher's self-ensemble (1, 2, 4 or 8, as mmp eval "
+                                  "--self-ensemble): the average of the mirrored and transposed passes.", min=1)
+    teacher_weight: float = _f(1.0, "Weight of the Charbonnier term between the output and the teacher's.",
+                               min=0.0)
     val_clips: int = _f(8, "Held-out full-frame clips scored per validation round.", min=1, resume=False)
 
     kind = "deblur"

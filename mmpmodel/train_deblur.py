@@ -27,7 +27,8 @@ from mmpdata.datasets import VideoClips, open_data, read_index, split_sequences
 from mmpdata.errors import FormatError, InputError, SettingsMismatch
 
 from . import distributed as D
-from .checkpoint import load_checkpoint, load_prior
+from .checkpoint import load_checkpoint, load_deblur, load_prior
+from .ensemble import TRANSFORMS, check_ensemble
 from .losses import charbonnier, gradient_loss, motion_magnitude_loss
 from .metrics import psnr, tensor_to_uint8
 from .mmpnet import MMPNet
@@ -91,9 +92,11 @@ def window_step(data: str | Path) -> int:
     return k
 
 
-def deblur_loss(out: torch.Tensor, target: torch.Tensor, prior: torch.nn.Module | None, cfg: DeblurTrainConfig):
+def deblur_loss(out: torch.Tensor, target: torch.Tensor, prior: torch.nn.Module | None, cfg: DeblurTrainConfig,
+                teacher: torch.Tensor | None = None):
     """char_weight x Charbonnier + grad_weight x gradient (lambda1) + mm_weight x motion magnitude (lambda2)
-    + mse_weight x mean squared error (off by default)."""
+    + mse_weight x mean squared error (off by default) + teacher_weight x Charbonnier to ``teacher`` (the
+    teacher's output for the same frames, when distilling)."""
     char = charbonnier(out, target)
     grad = gradient_loss(out, target, cfg.grad_form)
     total = cfg.char_weight * char + cfg.grad_weight * grad
@@ -106,6 +109,10 @@ def deblur_loss(out: torch.Tensor, target: torch.Tensor, prior: torch.nn.Module 
         mse = F.mse_loss(out, target)
         total = total + cfg.mse_weight * mse
         parts["mse"] = mse.item()
+    if teacher is not None:
+        taught = charbonnier(out, teacher)
+        total = total + cfg.teacher_weight * taught
+        parts["teacher"] = taught.item()
     return total, parts
 
 
@@ -168,10 +175,34 @@ class DeblurTask(Task):
             with torch.no_grad():
                 model.mmam.gamma[0].weight.mul_(cfg.mmam_gain)
         self.model = for_training(model, info.device)
+        self.teacher, self.teacher_sha256 = self._load_teacher(cfg, info.device)
         with_loss_prior = cfg.mm_weight and self.prior_net is not None
         self.loss_prior = for_training(self.prior_net, info.device) if with_loss_prior else None
         self._input_psnr = None
         self._shown: list = []
+
+    @staticmethod
+    def _load_teacher(cfg: DeblurTrainConfig, device):
+        """(frozen teacher MMP-RNN, sha256 of its weights), or (None, None) without --teacher."""
+        if cfg.teacher is None:
+            return None, None
+        check_ensemble(cfg.teacher_ensemble)
+        path = resolve_checkpoint(cfg.teacher, "--teacher checkpoint", kind="deblur")
+        teacher, ck = load_deblur(path)
+        teacher.requires_grad_(False)
+        log.info("distilling from %s (%d-pass self-ensemble, weight %g)", path, cfg.teacher_ensemble,
+                 cfg.teacher_weight)
+        return for_training(teacher, device).eval(), state_sha256(ck["model"])
+
+    @torch.no_grad()
+    def _teach(self, blur: torch.Tensor, mmp: torch.Tensor | None) -> torch.Tensor:
+        """The teacher's self-ensemble output for the frames :meth:`_run` scores: each pass sees the clip mirrored
+        or transposed (every frame alike), its output is turned back, and the passes are averaged."""
+        total = None
+        for _, forward, inverse in TRANSFORMS[:self.cfg.teacher_ensemble]:
+            y = inverse(self._run(self.teacher, forward(blur), None if mmp is None else forward(mmp))).float()
+            total = y if total is None else total + y
+        return total / self.cfg.teacher_ensemble
 
     def _load_prior(self, cfg, resume, out, explicit_prior) -> MMPNet:
         if cfg.prior is not None:
@@ -226,12 +257,16 @@ class DeblurTask(Task):
         return frames[:, RADIUS:frames.shape[1] - RADIUS] if self.cfg.ends == "skip" else frames
 
     def forward(self, net, batch, device):
+        """The network's output, or (output, the teacher's) when distilling."""
         mmp = batch["mmp"].to(device, non_blocking=True) if self.with_mmp else None
-        return self._run(net, batch["blur"].to(device, non_blocking=True), mmp)
+        blur = batch["blur"].to(device, non_blocking=True)
+        out = self._run(net, blur, mmp)
+        return out if self.teacher is None else (out, self._teach(blur, mmp))
 
     def loss(self, output, batch, device):
+        output, teacher = output if isinstance(output, tuple) else (output, None)
         sharp = batch["sharp"].to(device, non_blocking=True)
-        return deblur_loss(output.float(), self._scored(sharp), self.loss_prior, self.cfg)
+        return deblur_loss(output.float(), self._scored(sharp), self.loss_prior, self.cfg, teacher)
 
     def model_state(self) -> dict:
         return self.model.deblur_state_dict()
@@ -292,6 +327,8 @@ def run_deblur(cfg: DeblurTrainConfig, out: str | Path, *, resume: bool = False,
                   else cfg.prior, "window_step": task.window_step}
     if task.init_sha256:
         run_config["init_from_sha256"] = task.init_sha256
+    if task.teacher_sha256:
+        run_config["teacher_sha256"] = task.teacher_sha256
     if info.is_main:
         keys = resume_keys(DeblurTrainConfig) + ("data_id", "prior_sha256")
         try:

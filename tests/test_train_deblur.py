@@ -252,3 +252,45 @@ def test_ends_train_and_validate_every_frame_of_a_clip(setup, tmp_path):
     with pytest.raises(InputError, match="ends"):
         _run(setup, tmp_path / "bad", steps=1, ends="wrap")
     assert not (tmp_path / "bad").exists()
+
+
+def test_teacher_term_is_the_distance_to_the_teachers_self_ensemble(setup, tmp_path):
+    # Distillation: the student starts from the teacher's own weights, so with a one-pass teacher (fp32, same input)
+    # the outputs are equal and the Charbonnier term between them is exactly its epsilon, 1e-3. A two-pass teacher
+    # averages in the mirrored pass, which an untrained network does not reproduce: the term is larger. The teacher's
+    # output is the mean of the plain pass and the mirrored pass turned back, computed here by hand.
+    import numpy as np
+
+    from mmpmodel.train_deblur import DeblurTask
+
+    torch.set_num_threads(1)
+    _run(setup, tmp_path / "t", steps=2)
+    teacher = str(tmp_path / "t" / "best.pt")
+
+    def first_teacher_term(out, ensemble):
+        _run(setup, out, steps=1, init_from=teacher, teacher=teacher, teacher_ensemble=ensemble, log_every=1,
+             lr=1e-12, ends="replicate")
+        record = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+        return record["teacher"], json.loads((out / "config.json").read_text())
+
+    one, config = first_teacher_term(tmp_path / "s1", 1)
+    assert one == pytest.approx(1e-3, rel=1e-3)
+    assert config["teacher"] == teacher and len(config["teacher_sha256"]) == 64
+    two, _ = first_teacher_term(tmp_path / "s2", 2)
+    assert two > 2e-3
+
+    model = load_deblur(teacher)[0]
+    task = DeblurTask.__new__(DeblurTask)
+    task.teacher = model
+    task.cfg = type("Cfg", (), {"ends": "replicate", "teacher_ensemble": 2})()
+    clip = torch.rand(1, 5, 3, 32, 24)
+    with torch.no_grad():
+        plain = model.forward_all(clip, ends="replicate")
+        mirrored = model.forward_all(clip.flip(-1), ends="replicate").flip(-1)
+    taught = task._teach(clip, None)
+    assert torch.allclose(taught, (plain + mirrored) / 2, atol=1e-6)
+    assert not np.allclose(taught.numpy(), plain.numpy(), atol=1e-4)
+
+    with pytest.raises(InputError, match="self-ensemble"):
+        _run(setup, tmp_path / "bad", steps=1, teacher=teacher, teacher_ensemble=3)
+    assert not (tmp_path / "bad").exists()
