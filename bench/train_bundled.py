@@ -278,16 +278,16 @@ def main() -> None:
         train_deblur(video_h5, deblur_run, recipe="cpu", prior=str(prior_run / "best.pt"), steps=a.deblur_steps,
                      precision=precision, resume=(deblur_run / "last.pt").exists(), **pinned, **extra)
 
-    # 3b. optional fine-tuning from that best.pt: the gain appears only once the learning rate is low (docs/training.md),
-    # so a second cosine from 3e-4 with twice the batch (another seed: other crops) continues where the first ended
-    final_run = deblur_run
-
     def distill(start: Path) -> dict:
+        """--finetune-teacher-ensemble: the train-deblur settings that distil the stage's start weights' ensemble."""
         if not a.finetune_teacher_ensemble:
             return {}
         return {"teacher": str(start / "best.pt"), "teacher_ensemble": a.finetune_teacher_ensemble,
                 "teacher_weight": a.finetune_teacher_weight}
 
+    # 3b. optional fine-tuning from that best.pt: the gain appears only once the learning rate is low (docs/training.md),
+    # so a second cosine from 3e-4 with twice the batch (another seed: other crops) continues where the first ended
+    final_run = deblur_run
     for stage, (steps, lr, ema, still, preset, seqs, seed, ends) in enumerate(
             zip(a.finetune_steps, a.finetune_lr, a.finetune_ema, a.finetune_still, a.finetune_preset,
                 a.finetune_sequences, a.finetune_seed, a.finetune_ends), start=1):
