@@ -14,7 +14,7 @@ import torch
 
 from mmpdata.errors import InputError
 
-__all__ = ["ENSEMBLE_SIZES", "TRANSFORMS", "EnsembleStepper", "check_ensemble"]
+__all__ = ["ENSEMBLE_SIZES", "TRANSFORMS", "EnsembleStepper", "check_ensemble", "ensemble_average"]
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
@@ -79,6 +79,16 @@ def check_ensemble(size: int) -> int:
         raise InputError(f"self-ensemble size {size!r} is not one of {', '.join(map(str, ENSEMBLE_SIZES))}: "
                          "use 1 (off), 2, 4 or 8")
     return size
+
+
+def ensemble_average(run: Callable[..., torch.Tensor], size: int, *inputs: torch.Tensor | None) -> torch.Tensor:
+    """The mean of ``run(*inputs)`` over the first ``size`` transforms, each output turned back (float32): the
+    self-ensemble of a whole clip at once (training's distillation teacher), where :class:`EnsembleStepper` streams."""
+    total = None
+    for _, forward, inverse in TRANSFORMS[:check_ensemble(size)]:
+        y = inverse(run(*(None if x is None else forward(x) for x in inputs))).float()
+        total = y if total is None else total + y
+    return total / size
 
 
 class EnsembleStepper:

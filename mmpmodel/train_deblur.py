@@ -28,7 +28,7 @@ from mmpdata.errors import FormatError, InputError, SettingsMismatch
 
 from . import distributed as D
 from .checkpoint import load_checkpoint, load_deblur, load_prior
-from .ensemble import TRANSFORMS, check_ensemble
+from .ensemble import check_ensemble, ensemble_average
 from .losses import charbonnier, gradient_loss, motion_magnitude_loss
 from .metrics import psnr, tensor_to_uint8
 from .mmpnet import MMPNet
@@ -198,11 +198,7 @@ class DeblurTask(Task):
     def _teach(self, blur: torch.Tensor, mmp: torch.Tensor | None) -> torch.Tensor:
         """The teacher's self-ensemble output for the frames :meth:`_run` scores: each pass sees the clip mirrored
         or transposed (every frame alike), its output is turned back, and the passes are averaged."""
-        total = None
-        for _, forward, inverse in TRANSFORMS[:self.cfg.teacher_ensemble]:
-            y = inverse(self._run(self.teacher, forward(blur), None if mmp is None else forward(mmp))).float()
-            total = y if total is None else total + y
-        return total / self.cfg.teacher_ensemble
+        return ensemble_average(lambda b, m: self._run(self.teacher, b, m), self.cfg.teacher_ensemble, blur, mmp)
 
     def _load_prior(self, cfg, resume, out, explicit_prior) -> MMPNet:
         if cfg.prior is not None:
