@@ -160,7 +160,9 @@ class DeblurTrainConfig(TrainConfig):
                                 "symmetric in time).", flag="--time-flip/--no-time-flip")
     teacher: str | None = _f(None, "Distillation: a deblurring checkpoint or registered name whose self-ensemble "
                                    "output the network also learns to match (off by default; the paper trains on "
-                                   "the sharp frames alone).", path=True)
+                                   "the sharp frames alone). On --resume the weights are compared (teacher_sha256 "
+                                   "in config.json), not the path, so a moved teacher still resumes.", path=True,
+                        resume=False)
     teacher_ensemble: int = _f(8, "Passes of the teacher's self-ensemble (1, 2, 4 or 8, as mmp eval "
                                   "--self-ensemble): the average of the mirrored and transposed passes.", min=1)
     teacher_weight: float = _f(1.0, "Weight of the Charbonnier term between the output and the teacher's.",

@@ -326,13 +326,15 @@ def run_deblur(cfg: DeblurTrainConfig, out: str | Path, *, resume: bool = False,
     if task.teacher_sha256:
         run_config["teacher_sha256"] = task.teacher_sha256
     if info.is_main:
-        keys = resume_keys(DeblurTrainConfig) + ("data_id", "prior_sha256")
+        keys = resume_keys(DeblurTrainConfig) + ("data_id", "prior_sha256", "teacher_sha256")
         try:
             check_new_or_resume(out, run_config, resume, keys, defaults(DeblurTrainConfig))
         except SettingsMismatch as exc:
-            if "prior_sha256" in str(exc):
-                raise SettingsMismatch(f"{out}: cannot resume with a different --prior (its weights' sha256 differs "
-                                       "from the run's); pass the run's prior or start a new run") from None
+            for name in ("prior", "teacher"):
+                if f"{name}_sha256" in str(exc):
+                    raise SettingsMismatch(f"{out}: cannot resume with a different --{name} (its weights' sha256 "
+                                           f"differs from the run's); pass the run's {name} or start a new "
+                                           "run") from None
             raise
     summary = fit(task, cfg, run_config, out, info, resume=resume, hook=hook, progress=progress)
     summary.update({"preset": task.arch.name, "train_sequences": sorted({r.sequence for r in task.split.train}),

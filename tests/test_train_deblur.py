@@ -1,6 +1,7 @@
 """train-deblur: checkpoint round trip, exact resume, ablation switches, clean errors."""
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -294,3 +295,14 @@ def test_teacher_term_is_the_distance_to_the_teachers_self_ensemble(setup, tmp_p
     with pytest.raises(InputError, match="self-ensemble"):
         _run(setup, tmp_path / "bad", steps=1, teacher=teacher, teacher_ensemble=3)
     assert not (tmp_path / "bad").exists()
+
+    # On --resume the teacher is compared by its weights, not its path: a moved copy resumes, other weights are
+    # refused naming --teacher (the one-pass run s1 distils the weights of t/best.pt).
+    moved = tmp_path / "moved.pt"
+    moved.write_bytes(Path(teacher).read_bytes())
+    assert _run(setup, tmp_path / "s1", steps=2, teacher=str(moved), teacher_ensemble=1, resume=True)["steps"] == 2
+    other = torch.load(teacher, weights_only=True)
+    other["model"] = {k: v + 0.01 if v.is_floating_point() else v for k, v in other["model"].items()}
+    torch.save(other, tmp_path / "other.pt")
+    with pytest.raises(SettingsMismatch, match="different --teacher"):
+        _run(setup, tmp_path / "s1", steps=3, teacher=str(tmp_path / "other.pt"), teacher_ensemble=1, resume=True)
