@@ -27,7 +27,7 @@ STAGES = (
     ("Training", ("train-prior", "train-deblur", "recipes")),
     ("Evaluation", ("eval", "score", "plot", "profile")),
     ("Inference", ("deblur", "show")),
-    ("Weights", ("weights", "import-weights")),
+    ("Weights", ("weights", "import-weights", "average-weights")),
 )
 
 

@@ -1,4 +1,4 @@
-"""Commands about weights: import-weights (the authors' published checkpoints -> ours).
+"""Commands about weights: import-weights (the authors' published checkpoints -> ours), average-weights.
 
 The weights registry listing (``mmp weights``) belongs here too.
 """
@@ -66,3 +66,28 @@ def weights_cmd(as_json: bool) -> None:
         if e.metrics:
             click.echo("    metrics: " + ", ".join(f"{k} {v}" for k, v in sorted(e.metrics.items())))
         click.echo(f"    sha256 {e.sha256}  file {e.path}")
+
+
+@main.command("average-weights")
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The averaged checkpoint to write (.pt); never one of SOURCES.")
+@click.option("--weights", "mix", default=None,
+              help="Comma-separated averaging weights, one per checkpoint (normalised to sum 1; default: equal).")
+def average_weights_cmd(sources: tuple[str, ...], out: Path, mix: str | None) -> None:
+    """Average the weights of SOURCES (two or more checkpoints or registered names of one network) into one.
+
+    For seeds fine-tuned from the same start, or checkpoints along one run ("model soup", checkpoint averaging):
+    one network at inference where a self-ensemble runs several passes. The inputs must share kind, architecture
+    and (for MMP-RNN) the frozen MMP-Net; the result works with eval, deblur and --init-from (docs/training.md)."""
+    from mmpmodel.average import average_checkpoints
+
+    weights = None
+    if mix is not None:
+        try:
+            weights = [float(w) for w in mix.split(",")]
+        except ValueError:
+            raise click.BadParameter(f"{mix!r} is not a comma-separated list of numbers", param_hint="--weights")
+    result = average_checkpoints(list(sources), out, weights)
+    parts = ", ".join(f"{Path(s).name} x{w:.3g}" for s, w in zip(result["sources"], result["weights"]))
+    click.echo(f"{result['kind']}: {parts} -> {result['out']}")
