@@ -32,7 +32,7 @@ from mmpdata.errors import InputError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CODECS", "OUTPUT_SUFFIXES", "VideoInfo", "VideoReader", "VideoWriter", "count_frames", "ffmpeg_exe",
+__all__ = ["CODECS", "OUTPUT_SUFFIXES", "Colour", "VideoInfo", "VideoReader", "VideoWriter", "count_frames", "ffmpeg_exe",
            "check_video_output", "format_rate"]
 
 #: Encoders offered for video output and their default --crf (None: the codec is lossless and has no CRF).
@@ -114,6 +114,65 @@ def count_frames(path: str | Path) -> int:
     return int(counts[-1])
 
 
+#: ffmpeg's colour-space names -> the YUV matrix names of its scale filter (out_color_matrix).
+_MATRIX = {"bt709": "bt709", "bt470bg": "bt470", "smpte170m": "smpte170m", "smpte240m": "smpte240m",
+           "fcc": "fcc", "bt2020nc": "bt2020", "bt2020c": "bt2020"}
+_RANGES = {"tv": "tv", "pc": "pc"}
+
+
+@dataclass(frozen=True)
+class Colour:
+    """How a video's YUV samples map to colours: range (tv/pc), matrix (colour space), primaries and transfer, in
+    ffmpeg's names; None where the file does not say.
+
+    Why: a player shows an untagged stream with its own guess (BT.709 for HD in most players and browsers), so an
+    output encoded with one matrix and tagged with none can change every colour by tens of levels. The writer
+    encodes with the input's matrix and range and copies its tags: input and output then look alike wherever
+    they are played."""
+
+    range: str | None = None
+    space: str | None = None
+    primaries: str | None = None
+    transfer: str | None = None
+
+    #: What frames that come without tags (PNG folders, sRGB) are written as: BT.709, the HD standard.
+    @classmethod
+    def bt709(cls) -> "Colour":
+        return cls("tv", "bt709", "bt709", "bt709")
+
+    @classmethod
+    def parse(cls, details: str) -> "Colour":
+        """From the parenthesised part after the pixel format in ffmpeg's stream line, e.g. ``tv, bt709`` or
+        ``tv, bt2020nc/bt2020/arib-std-b67, progressive``."""
+        rng, names = None, (None, None, None)
+        for part in (p.strip() for p in details.split(",")):
+            if part in _RANGES:
+                rng = part
+            elif "/" in part and part.count("/") == 2:
+                names = tuple(part.split("/"))
+            elif part in _MATRIX or part in ("gbr", "ycgco", "unknown", "reserved"):
+                names = (part, part, part)
+        known = [None if n in (None, "unknown", "reserved", "unspecified") else n for n in names]
+        return cls(rng, *known)
+
+    def encoder_args(self, yuv: bool) -> list[str]:
+        """ffmpeg output options that convert RGB with this matrix and range (``yuv``: the codec stores YUV) and tag
+        the stream with what is known."""
+        scale, tags = [], []  # the conversion (scale filter), then the frames' tags (setparams filter)
+        if yuv and self.space in _MATRIX:
+            scale.append(f"out_color_matrix={_MATRIX[self.space]}")
+            tags.append(f"colorspace={self.space}")
+        if yuv and self.range:
+            scale.append(f"out_range={self.range}")
+            tags.append(f"range={self.range}")
+        if self.primaries:
+            tags.append(f"color_primaries={self.primaries}")
+        if self.transfer:
+            tags.append(f"color_trc={self.transfer}")
+        chain = ([f"scale={':'.join(scale)}"] if scale else []) + ([f"setparams={':'.join(tags)}"] if tags else [])
+        return ["-vf", ",".join(chain)] if chain else []
+
+
 @dataclass
 class VideoInfo:
     """What the decoded stream announced before its first frame."""
@@ -124,6 +183,15 @@ class VideoInfo:
     rate: Fraction | None  # frame rate of the decoded stream (None when ffmpeg reports none)
     codec: str = ""
     audio: list[str] = field(default_factory=list)  # codec of each audio track of the file
+    pixel_format: str = ""  # the decoder's, e.g. yuv420p10le (frames are read as 8-bit RGB whatever it is)
+    colour: Colour = field(default_factory=Colour)  # the stream's range, matrix, primaries and transfer tags
+
+    @property
+    def bit_depth(self) -> int:
+        """Bits per sample of the source's pixel format (8 when ffmpeg's name does not say)."""
+        m = re.search(r"p(9|10|12|14|16)(le|be)?$", self.pixel_format) or re.search(r"(48|64)(le|be)$",
+                                                                                      self.pixel_format)
+        return {"48": 16, "64": 16}.get(m.group(1), int(m.group(1))) if m else 8
 
     @property
     def size(self) -> tuple[int, int]:
@@ -146,6 +214,8 @@ class VideoReader:
         self._rate: Fraction | None = None
         self._size: tuple[int, int] | None = None
         self._codec = ""
+        self._pixel_format = ""
+        self._colour = Colour()
         self._audio: list[str] = []
         self._section = "input"
         self._header = threading.Event()
@@ -164,6 +234,7 @@ class VideoReader:
     # ------------------------------------------------------------------------------------------ stderr parsing
     _STREAM = re.compile(r"^\s*Stream #\d+:\d+\S*: (Video|Audio): (\w+)")
     _SIZE = re.compile(r", (\d+)x(\d+)\b")
+    _PIXFMT = re.compile(r"Video: .*?, ([a-z][a-z0-9_]*)(?:\(([^)]*)\))?, \d+x\d+")
     _CONFIG = re.compile(r"config in time_base: \S+, frame_rate: (\d+)/(\d+)")
     _FRAME = re.compile(r"\] n:\s*\d+ pts:\s*-?\d+ pts_time:(\S+)")
 
@@ -192,6 +263,10 @@ class VideoReader:
                 self._audio.append(codec)
             elif not self._codec:
                 self._codec = codec
+                fmt = self._PIXFMT.search(line)
+                if fmt:
+                    self._pixel_format = fmt.group(1)
+                    self._colour = Colour.parse(fmt.group(2) or "")
         elif kind == "Video" and self._size is None:
             s = self._SIZE.search(line)
             if s:
@@ -211,7 +286,8 @@ class VideoReader:
                         raise InputError(f"{self.path}: cannot decode the video (ffmpeg: {self._stderr.message()}); "
                                          "check the file or convert it to mp4")
             h, w = self._size
-            self._info = VideoInfo(self.path, w, h, self._rate, self._codec, list(self._audio))
+            self._info = VideoInfo(self.path, w, h, self._rate, self._codec, list(self._audio), self._pixel_format,
+                                   self._colour)
         return self._info
 
     def __iter__(self) -> Iterator[np.ndarray]:
@@ -311,17 +387,22 @@ def check_video_output(path: str | Path, codec: str = "libx264", crf: int | None
     return crf
 
 
-def _encoder_args(codec: str, crf: int | None, size: tuple[int, int], suffix: str) -> tuple[list[str], str]:
+def _encoder_args(codec: str, crf: int | None, size: tuple[int, int], suffix: str,
+                  colour: Colour) -> tuple[list[str], str]:
     """ffmpeg output options and a short description of the pixel format written."""
     h, w = size
     if codec == "ffv1":
-        return ["-c:v", "ffv1", "-level", "3", "-pix_fmt", "bgr0"], "ffv1 lossless RGB"
+        return ["-c:v", "ffv1", "-level", "3", "-pix_fmt", "bgr0", *colour.encoder_args(yuv=False)], \
+            "ffv1 lossless RGB"
     if codec == "libx264rgb":
-        args, desc = ["-c:v", "libx264rgb", "-preset", "medium", "-crf", str(crf), "-pix_fmt", "rgb24"], "RGB"
+        args, desc = ["-c:v", "libx264rgb", "-preset", "medium", "-crf", str(crf), "-pix_fmt", "rgb24",
+                      *colour.encoder_args(yuv=False)], "RGB"
     else:
         # 4:2:0 needs even sizes and is not lossless: odd sizes and --crf 0 use 4:4:4 (kept at the input size)
         pix = "yuv444p" if (h % 2 or w % 2 or crf == 0) else "yuv420p"
-        args, desc = ["-c:v", "libx264", "-preset", "medium", "-crf", str(crf), "-pix_fmt", pix], pix
+        args = ["-c:v", "libx264", "-preset", "medium", "-crf", str(crf), "-pix_fmt", pix,
+                *colour.encoder_args(yuv=True)]
+        desc = pix + (f" {colour.space}" if colour.space in _MATRIX else "")
     if suffix in (".mp4", ".m4v", ".mov"):
         args += ["-movflags", "+faststart"]
     return args, f"{codec} crf {crf} {desc}"
@@ -342,10 +423,13 @@ def _temp_beside(path: Path, tag: str) -> Path:
 class VideoWriter:
     """Encodes RGB uint8 frames into ``path`` at the exact ``rate``; ``close(ok=True)`` muxes the audio of
     ``audio_from`` (if any) and renames the result into place. Nothing appears under ``path`` unless it completes.
-    ``notes`` collects what the user should know (pixel format, audio handling)."""
+    ``notes`` collects what the user should know (pixel format, audio handling). ``colour``: the source video's
+    (:class:`Colour`; its matrix, range and tags are kept, an untagged source stays untagged); None for frames
+    without one (PNG folders), which are written as tagged BT.709."""
 
     def __init__(self, path: str | Path, size: tuple[int, int], rate: Fraction, codec: str = "libx264",
-                 crf: int | None = None, audio_from: str | Path | None = None, audio: list[str] | None = None):
+                 crf: int | None = None, audio_from: str | Path | None = None, audio: list[str] | None = None,
+                 colour: Colour | None = None):
         self.path = Path(path)
         crf = check_video_output(self.path, codec, crf)
         self.size, self.rate = size, Fraction(rate)
@@ -354,7 +438,8 @@ class VideoWriter:
         self.frames = 0
         self.audio_result = "none in the input" if not self.audio else "not written"
         h, w = size
-        args, self.encoding = _encoder_args(codec, crf, size, self.path.suffix.lower())
+        args, self.encoding = _encoder_args(codec, crf, size, self.path.suffix.lower(),
+                                            Colour.bt709() if colour is None else colour)
         self.temp = _temp_beside(self.path, "video")
         self._temps = [self.temp]
         cmd = [ffmpeg_exe(), *_QUIET, "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",

@@ -89,8 +89,10 @@ class InputFrames:
         if self._reader is not None:
             info = self._reader.info  # opens the stream: an unreadable video fails here, before any output
             self.size, self.rate, self.audio = info.size, info.rate, list(info.audio)
+            self.colour, self.bit_depth, self.pixel_format = info.colour, info.bit_depth, info.pixel_format
         else:
             self.size, self.rate, self.audio = seq.size, None, []
+            self.colour, self.bit_depth, self.pixel_format = None, 8, ""
 
     @property
     def total(self) -> int | None:
@@ -137,7 +139,8 @@ def deblur_video(checkpoint: str | Path, input: str | Path, output: str | Path, 
     try:
         if as_video:
             writer = VideoWriter(output, source.size, rate, codec=codec, crf=crf,
-                                 audio_from=seq.path if source.audio else None, audio=source.audio)
+                                 audio_from=seq.path if source.audio else None, audio=source.audio,
+                                 colour=source.colour)
         else:
             writer = FrameFolderWriter(output)
     except BaseException:
@@ -162,6 +165,9 @@ def deblur_video(checkpoint: str | Path, input: str | Path, output: str | Path, 
     seconds = time.perf_counter() - start
     for note in getattr(writer, "notes", []):
         log.warning("%s", note)
+    if source.bit_depth > 8:
+        log.warning("%s: %d-bit video (%s); it was decoded, deblurred and written at 8 bits per channel", input,
+                    source.bit_depth, source.pixel_format)
     if source.variable_rate:
         log.warning("%s: variable frame rate; the %d frames were written at a constant %s fps (individual frame "
                     "timings are not kept, audio may drift)", input, count, format_rate(rate))

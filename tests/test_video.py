@@ -146,3 +146,78 @@ def test_synthesis_plans_with_the_decoded_count(videos, tmp_path):
         g = f["sequences/lying"]
         assert int(g.attrs["raw_frames"]) == 13
         assert [abs(int(g["sharp"][t].mean()) - truth[3 * t + 1]) <= 3 for t in range(4)] == [True] * 4
+
+
+# ------------------------------------------------------------------------------------------------------ colours
+def _colour_bars(h: int = 48, w: int = 64) -> list[np.ndarray]:
+    """Saturated colour patches (where YUV matrices differ most: up to ~40 levels between BT.601 and BT.709)."""
+    cols = np.array([[250, 20, 20], [20, 230, 30], [30, 40, 240], [240, 230, 20], [200, 30, 220], [128, 128, 128]],
+                    np.uint8)
+    img = cols[np.minimum(np.arange(w) * len(cols) // w, len(cols) - 1)][None].repeat(h, 0)
+    return [img.copy() for _ in range(3)]
+
+
+def _decode_first(path, matrix: str | None = None) -> np.ndarray:
+    """The first frame as RGB, decoded by ffmpeg itself; ``matrix``: as a player that assumes this YUV matrix and
+    TV range whatever the file's tags say (BT.709 is what players and browsers assume for untagged HD)."""
+    import subprocess
+
+    from mmpdata.video import ffmpeg_exe
+    vf = ["-vf", f"scale=in_color_matrix={matrix}:in_range=tv"] if matrix else []
+    raw = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), *vf, "-frames:v", "1", "-f", "rawvideo",
+                          "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(48, 64, 3).astype(int)
+
+
+def test_a_bt709_video_keeps_its_colours_wherever_it_is_played(tmp_path):
+    # The source is encoded (by ffmpeg's own command line) with the BT.709 matrix and tagged so. Rewritten by the
+    # toolkit, it must look the same to ffmpeg (which honours tags) and to a player that assumes BT.709 (which
+    # most do for HD): written with BT.601 and no tags, as before, the second differed by up to 40 levels.
+    src = encode(tmp_path / "709.mp4", _colour_bars(), codec=["-c:v", "libx264", "-crf", "0", "-pix_fmt", "yuv444p"],
+                 extra_out=["-vf", "scale=out_color_matrix=bt709:out_range=tv,setparams=color_primaries=bt709:"
+                                   "color_trc=bt709"])
+    reader = VideoReader(src)
+    frames = list(reader)
+    info = reader.info
+    assert (info.colour.range, info.colour.space, info.colour.primaries, info.colour.transfer) == \
+        ("tv", "bt709", "bt709", "bt709") and info.bit_depth == 8
+    out = tmp_path / "out.mp4"
+    w = VideoWriter(out, info.size, info.rate, crf=0, colour=info.colour)
+    for f in frames:
+        w.write(f)
+    w.close()
+    assert VideoReader(out).info.colour == info.colour
+    truth = _decode_first(src)
+    assert np.abs(_decode_first(out) - truth).max() <= 3
+    assert np.abs(_decode_first(out, "bt709") - truth).max() <= 3
+
+
+def test_untagged_stays_untagged_and_frames_without_a_source_are_tagged_bt709(tmp_path):
+    bars = _colour_bars()
+    src = encode(tmp_path / "plain.mp4", bars, codec=["-c:v", "libx264", "-crf", "0", "-pix_fmt", "yuv444p"])
+    reader = VideoReader(src)
+    frames = list(reader)
+    assert reader.info.colour.space is None
+    out = tmp_path / "out.mp4"
+    w = VideoWriter(out, reader.info.size, reader.info.rate, crf=0, colour=reader.info.colour)
+    for f in frames:
+        w.write(f)
+    w.close()
+    assert VideoReader(out).info.colour.space is None  # a player guesses the same for both files
+    assert np.abs(_decode_first(out) - _decode_first(src)).max() <= 3
+
+    png = tmp_path / "png.mp4"  # e.g. a PNG folder: sRGB frames, written as tagged BT.709
+    w = VideoWriter(png, (48, 64), Fraction(25), crf=0)
+    for f in bars:
+        w.write(f)
+    w.close()
+    assert VideoReader(png).info.colour.space == "bt709"
+    assert np.abs(_decode_first(png) - bars[0]).max() <= 3
+    assert np.abs(_decode_first(png, "bt709") - bars[0]).max() <= 3
+
+
+def test_high_bit_depth_is_reported(tmp_path):
+    src = encode(tmp_path / "ten.mkv", grey_frames(levels(3), 16, 16),
+                 codec=["-c:v", "libx264", "-pix_fmt", "yuv420p10le"])
+    info = VideoReader(src).info
+    assert info.pixel_format == "yuv420p10le" and info.bit_depth == 10
