@@ -135,6 +135,9 @@ class DeblurTrainConfig(TrainConfig):
                                 "error: the Charbonnier (L1-like) term settles an uncertain pixel on the median "
                                 "of what it could be, a squared term on the mean (no better for the bundled "
                                 "weights: docs/training.md).", min=0.0)
+    psnr_weight: float = _f(0.0, "Weight of a PSNR term: minus the mean PSNR of the scored frames, in dB (0: off, "
+                                 "the paper). The score averages per-frame PSNRs, so this term asks for the same "
+                                 "relative error reduction on every frame, nearly sharp ones included.", min=0.0)
     grad_form: str = _f("paper", "Gradient term: paper (eq. 7, squared forward differences) or reference (L1 of "
                                  "gradient magnitudes, the authors' code).", choices=("paper", "reference"))
     skip_lr_scale: float = _f(1.0, "Learning-rate multiplier of the 9x9 global skip convolution.", positive=True)

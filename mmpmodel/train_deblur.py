@@ -29,7 +29,7 @@ from mmpdata.errors import FormatError, InputError, SettingsMismatch
 from . import distributed as D
 from .checkpoint import load_checkpoint, load_deblur, load_prior
 from .ensemble import check_ensemble, ensemble_average
-from .losses import charbonnier, gradient_loss, motion_magnitude_loss
+from .losses import charbonnier, gradient_loss, motion_magnitude_loss, psnr_loss
 from .metrics import psnr, tensor_to_uint8
 from .mmpnet import MMPNet
 from .mmprnn import MMPRNN, RADIUS, check_single_frame_prior
@@ -95,8 +95,8 @@ def window_step(data: str | Path) -> int:
 def deblur_loss(out: torch.Tensor, target: torch.Tensor, prior: torch.nn.Module | None, cfg: DeblurTrainConfig,
                 teacher: torch.Tensor | None = None):
     """char_weight x Charbonnier + grad_weight x gradient (lambda1) + mm_weight x motion magnitude (lambda2)
-    + mse_weight x mean squared error (off by default) + teacher_weight x Charbonnier to ``teacher`` (the
-    teacher's output for the same frames, when distilling)."""
+    + mse_weight x mean squared error + psnr_weight x minus the mean per-frame PSNR (both off by default)
+    + teacher_weight x Charbonnier to ``teacher`` (the teacher's output for the same frames, when distilling)."""
     char = charbonnier(out, target)
     grad = gradient_loss(out, target, cfg.grad_form)
     total = cfg.char_weight * char + cfg.grad_weight * grad
@@ -109,6 +109,10 @@ def deblur_loss(out: torch.Tensor, target: torch.Tensor, prior: torch.nn.Module 
         mse = F.mse_loss(out, target)
         total = total + cfg.mse_weight * mse
         parts["mse"] = mse.item()
+    if cfg.psnr_weight:
+        neg_psnr = psnr_loss(out, target)
+        total = total + cfg.psnr_weight * neg_psnr
+        parts["neg_psnr"] = neg_psnr.item()
     if teacher is not None:
         taught = charbonnier(out, teacher)
         total = total + cfg.teacher_weight * taught

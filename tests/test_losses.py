@@ -102,3 +102,22 @@ def test_deblur_mse_term_adds_the_mean_squared_error():
     plain, parts = deblur_loss(out, target, None, DeblurTrainConfig(grad_weight=0.0))
     assert plain.item() == pytest.approx((3 * 0.2 ** 2 + 1e-6) ** 0.5, rel=1e-5)  # colour Charbonnier
     assert "mse" not in parts
+
+
+def test_psnr_term_is_minus_the_mean_of_per_frame_psnrs():
+    """--psnr-weight W adds W x (minus the mean PSNR of each frame), by hand: two frames with constant errors 0.1 and
+    0.01 have PSNRs 20 and 40 dB, so the term is -30 (the PSNR of their pooled error would be 22.97 dB; the
+    1e-8 added to each squared error moves it by 2e-4)."""
+    from mmpmodel.losses import psnr_loss
+    from mmpmodel.train_config import DeblurTrainConfig
+    from mmpmodel.train_deblur import deblur_loss
+
+    target = torch.zeros(1, 2, 3, 4, 4)
+    out = target.clone()
+    out[0, 0] += 0.1
+    out[0, 1] += 0.01
+    assert psnr_loss(out, target).item() == pytest.approx(-30.0, abs=1e-3)
+    cfg = DeblurTrainConfig(char_weight=0.0, grad_weight=0.0, psnr_weight=0.5)
+    total, parts = deblur_loss(out, target, None, cfg)
+    assert parts["neg_psnr"] == pytest.approx(-30.0, abs=1e-3) and total.item() == pytest.approx(-15.0, abs=1e-3)
+    assert "neg_psnr" not in deblur_loss(out, target, None, DeblurTrainConfig())[1]
