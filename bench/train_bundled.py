@@ -162,6 +162,12 @@ def main() -> None:
                         "of the weights it starts from (train-deblur --teacher; 0: off)")
     p.add_argument("--finetune-teacher-weight", type=float, default=1.0,
                    help="weight of the distillation term (train-deblur --teacher-weight)")
+    p.add_argument("--finetune-psnr-weight", type=float, default=0.0,
+                   help="weight of the PSNR term in every fine-tuning stage (train-deblur --psnr-weight; 0: off)")
+    p.add_argument("--finetune-char-weight", type=float, default=None,
+                   help="weight of the Charbonnier term (train-deblur --char-weight; default: the recipe's, 1)")
+    p.add_argument("--finetune-grad-weight", type=float, default=None,
+                   help="weight of the gradient term (train-deblur --grad-weight; default: the recipe's, 0.5)")
     p.add_argument("--finetune-seed", type=int, nargs="+", default=None,
                    help="seed of each fine-tuning stage (its crops, shuffle and validation split; one value: the same "
                         "for all; default: the stage's number, 1, 2, ...)")
@@ -285,6 +291,10 @@ def main() -> None:
         return {"teacher": str(start / "best.pt"), "teacher_ensemble": a.finetune_teacher_ensemble,
                 "teacher_weight": a.finetune_teacher_weight}
 
+    loss_weights = {k: v for k, v in (("psnr_weight", a.finetune_psnr_weight or None),
+                                      ("char_weight", a.finetune_char_weight),
+                                      ("grad_weight", a.finetune_grad_weight)) if v is not None}
+
     # 3b. optional fine-tuning from that best.pt: the gain appears only once the learning rate is low (docs/training.md),
     # so a second cosine from 3e-4 with twice the batch (another seed: other crops) continues where the first ended
     final_run = deblur_run
@@ -300,7 +310,7 @@ def main() -> None:
                      **grow, init_from=str(previous / "best.pt"), steps=steps, batch_size=a.finetune_batch,
                      lr=lr, warmup_steps=20, val_every=a.finetune_val_every, seed=seed, ema=ema, still_clips=still,
                      ends=ends, time_flip=a.finetune_time_flip, precision=a.finetune_precision,
-                     resume=(final_run / "last.pt").exists(), **distill(previous))
+                     resume=(final_run / "last.pt").exists(), **distill(previous), **loss_weights)
 
     # 4. the bundled files (float16), scored on held-out footage as shipped
     out_dir = WEIGHTS_DIR if not a.no_export else work / "export"
@@ -342,6 +352,7 @@ def main() -> None:
     stages_desc += (f" steps (batch {deblur_cfg.get('batch_size')}, cosine, one stage each, seeds "
                     f"{', '.join(map(str, a.finetune_seed))}"
                     + (f"; precision {a.finetune_precision}" if a.finetune_precision != "fast" else "")
+                    + "".join(f"; {k.replace('_', ' ')} {v:g}" for k, v in loss_weights.items())
                     + (f"; distilled from the {a.finetune_teacher_ensemble}-pass self-ensemble of its start weights, "
                        f"weight {a.finetune_teacher_weight:g}" if a.finetune_teacher_ensemble else "") + ")")
     if a.init_from:
