@@ -32,8 +32,8 @@ from mmpdata.errors import InputError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CODECS", "OUTPUT_SUFFIXES", "Colour", "VideoInfo", "VideoReader", "VideoWriter", "count_frames", "ffmpeg_exe",
-           "check_video_output", "format_rate"]
+__all__ = ["CODECS", "OUTPUT_SUFFIXES", "Colour", "VideoInfo", "VideoReader", "VideoWriter", "count_frames",
+           "ffmpeg_exe", "check_video_output", "format_rate"]
 
 #: Encoders offered for video output and their default --crf (None: the codec is lossless and has no CRF).
 CODECS = {"libx264": 18, "libx264rgb": 0, "ffv1": None}
@@ -117,7 +117,7 @@ def count_frames(path: str | Path) -> int:
 #: ffmpeg's colour-space names -> the YUV matrix names of its scale filter (out_color_matrix).
 _MATRIX = {"bt709": "bt709", "bt470bg": "bt470", "smpte170m": "smpte170m", "smpte240m": "smpte240m",
            "fcc": "fcc", "bt2020nc": "bt2020", "bt2020c": "bt2020"}
-_RANGES = {"tv": "tv", "pc": "pc"}
+_RANGES = ("tv", "pc")  # limited (studio) and full range
 
 
 @dataclass(frozen=True)
