@@ -162,8 +162,9 @@ def main() -> None:
                         "of the weights it starts from (train-deblur --teacher; 0: off)")
     p.add_argument("--finetune-teacher-weight", type=float, default=1.0,
                    help="weight of the distillation term (train-deblur --teacher-weight)")
-    p.add_argument("--finetune-psnr-weight", type=float, default=0.0,
-                   help="weight of the PSNR term in every fine-tuning stage (train-deblur --psnr-weight; 0: off)")
+    p.add_argument("--finetune-psnr-weight", type=float, default=None,
+                   help="weight of the PSNR term in every fine-tuning stage (train-deblur --psnr-weight; default: "
+                        "the recipe's, 0: off)")
     p.add_argument("--finetune-char-weight", type=float, default=None,
                    help="weight of the Charbonnier term (train-deblur --char-weight; default: the recipe's, 1)")
     p.add_argument("--finetune-grad-weight", type=float, default=None,
@@ -291,7 +292,7 @@ def main() -> None:
         return {"teacher": str(start / "best.pt"), "teacher_ensemble": a.finetune_teacher_ensemble,
                 "teacher_weight": a.finetune_teacher_weight}
 
-    loss_weights = {k: v for k, v in (("psnr_weight", a.finetune_psnr_weight or None),
+    loss_weights = {k: v for k, v in (("psnr_weight", a.finetune_psnr_weight),
                                       ("char_weight", a.finetune_char_weight),
                                       ("grad_weight", a.finetune_grad_weight)) if v is not None}
 
